@@ -1,0 +1,157 @@
+"""The one facade every face of Cockpit uses: the TUI, the CLI and the tests.
+
+It lists and searches the inventory, applies and exports it, and (with the engine)
+queues tasks and follows their logs. No screen or command runs SQL or SSH itself.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.config import Config
+from cockpit.model import (
+    Backup,
+    Client,
+    Platform,
+    Server,
+    Site,
+    Transport,
+    ValidationError,
+    validate_unix_name,
+)
+from cockpit.store import Database, open_store
+from cockpit.store import backups as backup_queries
+from cockpit.store import clients as client_queries
+from cockpit.store import platforms as platform_queries
+from cockpit.store import servers as server_queries
+from cockpit.store import sites as site_queries
+from cockpit.store.migrate import schema_version
+from cockpit.store.sites import SORT_COLUMNS as SITE_SORT_COLUMNS
+from cockpit.store.sites import SiteFilter
+
+__all__ = ["SITE_SORT_COLUMNS", "Cockpit", "SiteFilter", "SitePage", "local_server"]
+
+LOCAL_SERVER_NAME = "localhost"
+
+
+def local_server(data_dir: Path) -> Server:
+    """This machine as a server: a local transport, run as the current user."""
+    try:
+        user = validate_unix_name(getpass.getuser())
+    except (ValidationError, OSError, KeyError):
+        user = "root" if os.geteuid() == 0 else "nobody"
+    root = "/var/lib/cockpit" if os.geteuid() == 0 else str(data_dir / "localhost")
+    return Server(
+        name=LOCAL_SERVER_NAME,
+        address="127.0.0.1",
+        port=22,
+        user=user,
+        transport=Transport.LOCAL,
+        root=root,
+        environment="local",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SitePage:
+    sites: list[Site]
+    total: int
+    offset: int
+
+
+class Cockpit:
+    """An open Cockpit: its config and its store."""
+
+    def __init__(self, config: Config, db: Database, *, created: bool) -> None:
+        self.config = config
+        self.db = db
+        self.created = created
+
+    @classmethod
+    async def open(cls, config: Config) -> Cockpit:
+        """Open the store of ``config``; a new store gets this machine as its first server."""
+        path = config.store
+        db = await open_store(path, migrate=False)
+        try:
+            async with db.read() as conn:
+                fresh = await schema_version(conn) == 0
+            await db.migrate()
+            if fresh:
+                async with db.write() as conn:
+                    if await server_queries.count(conn) == 0:
+                        await server_queries.insert_many(conn, [local_server(path.parent)])
+        except BaseException:
+            await db.close()
+            raise
+        return cls(config, db, created=fresh)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Cockpit:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- servers ---------------------------------------------------------------------
+
+    async def servers(self) -> list[Server]:
+        async with self.db.read() as conn:
+            return await server_queries.list_all(conn)
+
+    async def server(self, name: str) -> Server | None:
+        async with self.db.read() as conn:
+            return await server_queries.get(conn, name)
+
+    async def add_server(self, server: Server) -> None:
+        async with self.db.write() as conn:
+            await server_queries.insert_many(conn, [server])
+
+    # -- platforms, clients ----------------------------------------------------------
+
+    async def platforms(self, *, server: str | None = None) -> list[Platform]:
+        async with self.db.read() as conn:
+            return await platform_queries.list_all(conn, server=server)
+
+    async def platform(self, name: str) -> Platform | None:
+        async with self.db.read() as conn:
+            return await platform_queries.get(conn, name)
+
+    async def clients(self) -> list[Client]:
+        async with self.db.read() as conn:
+            return await client_queries.list_all(conn)
+
+    # -- sites -----------------------------------------------------------------------
+
+    async def sites_page(
+        self,
+        where: SiteFilter | None = None,
+        *,
+        sort: str = "domain",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> SitePage:
+        """One page of sites with the total that matches, in one read snapshot."""
+        where = where or SiteFilter()
+        async with self.db.read() as conn:
+            total = await site_queries.count(conn, where)
+            rows = await site_queries.page(
+                conn, where, sort=sort, descending=descending, offset=offset, limit=limit
+            )
+        return SitePage(rows, total, offset)
+
+    async def site(self, domain: str) -> Site | None:
+        async with self.db.read() as conn:
+            return await site_queries.get(conn, domain)
+
+    async def backups(self, site: str | None = None) -> Sequence[Backup]:
+        async with self.db.read() as conn:
+            if site is None:
+                return await backup_queries.list_all(conn)
+            return await backup_queries.list_for_site(conn, site)

@@ -1,0 +1,76 @@
+"""Queries on backups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from cockpit.model import Backup
+from cockpit.store.errors import NotFoundError
+from cockpit.store.rows import trusted
+
+_SELECT = (
+    "SELECT b.id, s.domain, b.location, b.size, b.sha256, b.created, b.backend"
+    " FROM backups b JOIN sites s ON s.id = b.site_id"
+)
+
+
+def _timestamp(moment: datetime) -> str:
+    """``created`` as stored: UTC, to the microsecond, so that text order is time order.
+
+    (Kept in its own offset, 10:00+02:00 sorted after 09:00+00:00, which is later.)
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _backup(row: Any) -> Backup:
+    id_, site, location, size, sha256, created, backend = row
+    return trusted(
+        Backup,
+        id=id_,
+        site=site,
+        location=location,
+        size=size,
+        sha256=sha256,
+        created=datetime.fromisoformat(str(created)),
+        backend=backend,
+    )
+
+
+async def list_for_site(db: aiosqlite.Connection, domain: str) -> list[Backup]:
+    sql = _SELECT + " WHERE s.domain = ? ORDER BY b.created DESC"
+    async with db.execute(sql, (domain,)) as cursor:
+        return [_backup(row) async for row in cursor]
+
+
+async def list_all(db: aiosqlite.Connection, *, limit: int = 1000) -> list[Backup]:
+    async with db.execute(_SELECT + " ORDER BY b.created DESC LIMIT ?", (limit,)) as cursor:
+        return [_backup(row) async for row in cursor]
+
+
+async def add(db: aiosqlite.Connection, backup: Backup) -> int:
+    async with db.execute("SELECT id FROM sites WHERE domain = ?", (backup.site,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"no site {backup.site}")
+    cursor = await db.execute(
+        "INSERT INTO backups (site_id, location, size, sha256, created, backend)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            row[0],
+            backup.location,
+            backup.size,
+            backup.sha256,
+            _timestamp(backup.created),
+            backup.backend,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+async def remove(db: aiosqlite.Connection, backup_id: int) -> None:
+    await db.execute("DELETE FROM backups WHERE id = ?", (backup_id,))

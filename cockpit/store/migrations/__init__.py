@@ -1,0 +1,1 @@
+"""SQL migrations shipped with Cockpit (data files)."""
