@@ -308,6 +308,14 @@ def _alabel_problem(label: str) -> str | None:
     return _confusable(ulabel)
 
 
+#: The common case, a plain lowercase LDH name with no ``??--`` label, checked in one
+#: match; anything else takes the full path below (which accepts a superset).
+_FAST_HOST_RE: Final = re.compile(
+    r"(?![a-z0-9]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.(?![a-z0-9]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
 def validate_hostname(value: object, field: str = "hostname", *, min_labels: int = 1) -> str:
     """A DNS host name (RFC 1123), returned in its ASCII (A-label) lowercase form.
 
@@ -316,6 +324,19 @@ def validate_hostname(value: object, field: str = "hostname", *, min_labels: int
     no whitespace, no underscore; labels 1-63 octets, the whole at most 253; nothing the
     C resolver would read as an IPv4 address (``127.1``, ``0x7f000001``).
     """
+    if (
+        type(value) is str
+        and len(value) <= 253
+        and _FAST_HOST_RE.fullmatch(value)
+        and value.count(".") + 1 >= min_labels
+        and not value.rpartition(".")[2].isdigit()
+        and not _NUMERIC_HOST_RE.fullmatch(value)
+    ):
+        return value
+    return _validate_hostname_full(value, field, min_labels=min_labels)
+
+
+def _validate_hostname_full(value: object, field: str, *, min_labels: int) -> str:
     text = _require_str(value, field)
     if len(text) > _MAX_HOST_INPUT:
         raise ValidationError(field, "must be at most 253 characters", value)

@@ -1498,3 +1498,30 @@ def test_derived_name_forms(domain: str, db: str, unix: str) -> None:
     for engine in DbEngine:
         name = derive_db_name(domain, engine)
         validate_db_identifier(name, engine, "db", user=False)
+
+
+# -- the fast path of validate_hostname agrees with the full check -----------------------
+
+from hypothesis import example  # noqa: E402
+
+from cockpit.model import _validate_hostname_full  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.from_regex(r"[a-z0-9.\-]{1,80}", fullmatch=True) | st.text(max_size=40))
+@example("ab--cd.example")
+@example("xn--80ak6aa92e.com")
+@example("127.1")
+@example("0x7f.1")
+@example("a." + "b" * 63 + ".com")
+def test_hostname_fast_path_agrees_with_full_check(text: str) -> None:
+    for min_labels in (1, 2):
+        try:
+            full: str | None = _validate_hostname_full(text, "h", min_labels=min_labels)
+        except ValidationError:
+            full = None
+        try:
+            fast: str | None = validate_hostname(text, "h", min_labels=min_labels)
+        except ValidationError:
+            fast = None
+        assert fast == full

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -12,6 +12,10 @@ from cockpit.cli import Context, loaded, main, pass_context, run, with_cockpit
 
 if TYPE_CHECKING:
     from cockpit.core import Cockpit
+    from cockpit.inventory.document import LoadedInventory
+    from cockpit.inventory.plan import Inventory
+
+T = TypeVar("T")
 
 
 @main.group()
@@ -39,19 +43,36 @@ def inventory_export(context: Context, file: Path | None) -> None:
         write_atomic(file, text.encode("utf-8"), mode=0o644)
 
 
-def _apply(context: Context, desired_loader: Callable[[], Any], dry_run: bool, prune: bool) -> None:
-    from cockpit.inventory.plan import apply
+def _apply(
+    context: Context,
+    desired_loader: Callable[[], Inventory | LoadedInventory],
+    dry_run: bool,
+    prune: bool,
+) -> None:
+    from cockpit.inventory.document import LoadedInventory
+    from cockpit.inventory.plan import InventoryError, apply
 
     config = loaded(context)
+    # The file is read and validated before the store is even opened.
+    desired = run(_call(desired_loader))
+    inventory = desired.inventory if isinstance(desired, LoadedInventory) else desired
 
     async def body(cockpit: Cockpit) -> None:
-        desired = desired_loader()
-        result = await apply(cockpit.db, desired, prune=prune, dry_run=dry_run)
+        try:
+            result = await apply(cockpit.db, inventory, prune=prune, dry_run=dry_run)
+        except InventoryError as exc:
+            if isinstance(desired, LoadedInventory):
+                raise desired.locate(exc) from exc
+            raise
         click.echo(result.render(limit=None if dry_run else 50))
         if dry_run:
             click.echo("(dry run: nothing was changed)")
 
     run(with_cockpit(config, body))
+
+
+async def _call(loader: Callable[[], T]) -> T:
+    return loader()
 
 
 @inventory.command("apply")

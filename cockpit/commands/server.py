@@ -26,11 +26,13 @@ def server_list(context: Context) -> None:
     async def body(cockpit: Cockpit) -> None:
         for srv in await cockpit.servers():
             services = ",".join(f"{s.kind}:{s.type}" for s in srv.services) or "-"
-            click.echo(
-                sanitize(
-                    f"{srv.name}\t{srv.address}:{srv.port}\t{srv.transport}\t"
-                    f"{srv.environment}\t{services}"
-                )
+            fields = (
+                srv.name,
+                f"{srv.address}:{srv.port}",
+                srv.transport,
+                srv.environment,
+                services,
             )
+            click.echo("\t".join(sanitize(str(f)) for f in fields))
 
     run(with_cockpit(loaded(context), body))

@@ -9,6 +9,7 @@ not mention are kept unless ``prune`` is asked for.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,13 @@ class Inventory:
     sites: tuple[Site, ...] = ()
 
     def of(self, kind: str) -> tuple[Entity, ...]:
-        return {
+        by_kind: dict[str, tuple[Entity, ...]] = {
             "server": self.servers,
             "client": self.clients,
             "platform": self.platforms,
             "site": self.sites,
-        }[kind]
+        }
+        return by_kind[kind]
 
     def sorted(self) -> Inventory:
         """The same inventory with each kind in key order (for comparing and exporting)."""
@@ -91,7 +93,7 @@ def _show(value: Any) -> str:
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
-    if hasattr(value, "value") and not isinstance(value, str | int | bool):
+    if isinstance(value, enum.Enum):
         return str(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _show({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
