@@ -1,0 +1,64 @@
+"""App-wide messages of the TUI (a widget's own messages are nested in its class)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from textual.message import Message
+from textual.worker import Worker
+
+__all__ = ["OpenView", "Scope", "ViewName", "WorkerFailed"]
+
+#: The resource views the app can open.
+ViewName = Literal["servers", "platforms", "sites", "clients", "site"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a drilled-down view is narrowed to: the sites of one server, platform, client."""
+
+    kind: Literal["server", "platform", "client"]
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+class WorkerFailed(Message):
+    """A worker (a long job: a core call) failed; the app shows it, it never crashes."""
+
+    def __init__(self, job: str, error: BaseException | None) -> None:
+        self.job = job
+        self.error = error
+        super().__init__()
+
+    @classmethod
+    def from_worker(cls, worker: Worker[Any], job: str | None = None) -> WorkerFailed:
+        return cls(job or worker.name or "a background job", worker.error)
+
+    @property
+    def summary(self) -> str:
+        error = self.error
+        if error is None:
+            return f"{self.job} failed"
+        detail = str(error) or type(error).__name__
+        return f"{self.job} failed: {detail}"
+
+
+class OpenView(Message):
+    """Open a view (pushing it, or going back to it when it is already open)."""
+
+    def __init__(
+        self,
+        view: ViewName,
+        *,
+        scope: Scope | None = None,
+        filter_text: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.view = view
+        self.scope = scope
+        self.filter_text = filter_text
+        self.key = key  # the entity a detail view shows (a site's domain)
+        super().__init__()

@@ -1,0 +1,1 @@
+"""Cockpit's screens: one module per view."""

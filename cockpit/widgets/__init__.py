@@ -1,0 +1,1 @@
+"""Cockpit's own widgets (one module each)."""

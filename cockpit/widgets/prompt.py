@@ -1,0 +1,122 @@
+"""A one-line prompt that lives in a view, hidden until opened: the ``:`` command line
+and the ``/`` filter are both one of these.
+
+It opens *synchronously* (:meth:`PromptBar.open` moves the focus at once): keys typed
+right after ``:`` or ``/`` (a fast typist, a paste, ``tmux send-keys``) land in it,
+not in the list underneath. The keys that open it should be priority bindings so they
+run before the next key is dispatched.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import Input, Label
+
+__all__ = ["PromptBar"]
+
+
+class PromptBar(Horizontal):
+    """A prompt character and an input; ``enter`` submits, ``esc`` cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+        Binding("tab", "complete", "Complete", show=False, id="prompt.complete"),
+    ]
+
+    DEFAULT_CSS = """
+    PromptBar {
+        height: 1;
+        background: $panel;
+        display: none;
+        &.-active { display: block; }
+        & > Label { width: 2; padding: 0 0 0 1; color: $text-accent; text-style: bold; }
+        & > Input {
+            height: 1;
+            width: 1fr;
+            border: none;
+            padding: 0 1 0 0;
+            background: $panel;
+            &:focus { border: none; background: $panel; }
+        }
+    }
+    """
+
+    class Submitted(Message):
+        def __init__(self, bar: PromptBar, value: str) -> None:
+            self.bar = bar
+            self.value = value
+            super().__init__()
+
+        @property
+        def control(self) -> PromptBar:
+            return self.bar
+
+    class Cancelled(Message):
+        def __init__(self, bar: PromptBar) -> None:
+            self.bar = bar
+            super().__init__()
+
+        @property
+        def control(self) -> PromptBar:
+            return self.bar
+
+    def __init__(
+        self,
+        prompt: str,
+        *,
+        value: str = "",
+        placeholder: str = "",
+        suggester: Suggester | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self._prompt = prompt
+        self._value = value
+        self._placeholder = placeholder
+        self._suggester = suggester
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._prompt)
+        yield Input(value=self._value, placeholder=self._placeholder, suggester=self._suggester)
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def value(self) -> str:
+        return self.input.value
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-active")
+
+    def open(self) -> None:
+        """Show the prompt and focus it now (not after a refresh)."""
+        self.add_class("-active")
+        field = self.input
+        self.screen.set_focus(field)
+        field.cursor_position = len(field.value)
+
+    def close(self, *, keep_visible: bool = False) -> None:
+        self.set_class(keep_visible, "-active")
+
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancelled(self))
+
+    def action_complete(self) -> None:
+        field = self.input
+        field.cursor_position = len(field.value)
+        field.action_cursor_right()  # at the end of the line this takes the suggestion
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted(self, event.value))

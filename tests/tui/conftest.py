@@ -1,0 +1,67 @@
+"""Fixtures for the TUI tests: an isolated home, fresh and deterministic stores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from tuikit import build_store
+
+from cockpit.config import Config
+from cockpit.core import Cockpit
+
+
+@pytest.fixture(autouse=True)
+def tui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home of its own: no user themes or config leak in, paths print as ``~/…``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.delenv("COCKPIT_CONFIG", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return home
+
+
+@pytest.fixture
+def store_path(tui_home: Path) -> Path:
+    return tui_home / ".local" / "share" / "cockpit" / "cockpit.db"
+
+
+@pytest.fixture
+async def fresh_cockpit(store_path: Path) -> AsyncIterator[Cockpit]:
+    """A brand-new store: Cockpit registers this machine as ``localhost``."""
+    cockpit = await Cockpit.open(Config(store=store_path))
+    try:
+        yield cockpit
+    finally:
+        await cockpit.close()
+
+
+@pytest.fixture
+async def fleet_cockpit(store_path: Path) -> AsyncIterator[Cockpit]:
+    """A deterministic fleet: 4 servers, 3 platforms, 2 clients, 300 sites."""
+    await build_store(store_path, 300)
+    cockpit = await Cockpit.open(Config(store=store_path))
+    try:
+        yield cockpit
+    finally:
+        await cockpit.close()
+
+
+@pytest.fixture
+def fleet_cockpit_sync(store_path: Path) -> Iterator[Cockpit]:
+    """The same fleet for synchronous tests (snapshots run the app in their own loop).
+
+    The store is opened in a loop of its own; aiosqlite and the store's locks are not
+    tied to a loop, so the app's loop can use it afterwards.
+    """
+    asyncio.run(build_store(store_path, 300))
+    cockpit = asyncio.run(Cockpit.open(Config(store=store_path)))
+    try:
+        yield cockpit
+    finally:
+        asyncio.run(cockpit.close())

@@ -1,0 +1,684 @@
+"""The TUI driven like a user drives it: keys in, screen and state out (Textual's Pilot)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from tuikit import screen_text, settle
+
+from cockpit.app import CockpitApp, known_binding_ids, make_app
+from cockpit.config import Config
+from cockpit.core import Cockpit
+from cockpit.messages import Scope, WorkerFailed
+from cockpit.model import Server
+from cockpit.screens.clients import ClientsScreen
+from cockpit.screens.help import HelpScreen
+from cockpit.screens.platforms import PlatformsScreen
+from cockpit.screens.resource import ResourceScreen
+from cockpit.screens.servers import ServersScreen
+from cockpit.screens.site import SiteScreen
+from cockpit.screens.sites import SitesScreen
+from cockpit.themes import ThemeError
+from cockpit.widgets.header import CockpitHeader
+from cockpit.widgets.prompt import PromptBar
+from cockpit.widgets.resource_table import (
+    Column,
+    ListSource,
+    Query,
+    ResourceTable,
+    Row,
+    cell,
+)
+
+SIZE = (80, 24)
+
+
+def table_of(app: App[Any]) -> ResourceTable:
+    return app.screen.query_one(ResourceTable)
+
+
+def keys_of(app: App[Any]) -> list[str]:
+    table = table_of(app)
+    return [r.key for r in (table.row_at(i) for i in range(table.row_count or 0)) if r]
+
+
+async def command(pilot: Any, line: str) -> None:
+    await pilot.press("colon")
+    await pilot.pause()
+    assert pilot.app.screen.focused is pilot.app.screen.command_bar.input
+    await pilot.press(*line, "enter")
+    await settle(pilot)
+
+
+def type_fast(app: App[Any], keys: str) -> None:
+    """Post key events back to back, without waiting (a fast typist, a paste, tmux)."""
+    names = {":": "colon", "/": "slash", "\r": "enter", "!": "exclamation_mark", " ": "space"}
+    for char in keys:
+        key = names.get(char, char)
+        app.post_message(events.Key(key, None if key == "enter" else char))
+
+
+# -- the embedded default --------------------------------------------------------------
+
+
+async def test_opens_on_the_servers_view_listing_localhost(fresh_cockpit: Cockpit) -> None:
+    app = make_app(fresh_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+        assert keys_of(app) == ["localhost"]
+        text = screen_text(app)
+        assert "localhost" in text
+        assert "127.0.0.1:22" in text
+        assert "local" in text
+        assert "unknown" in text  # no health check has run: shown as such, never invented
+        assert "Cockpit 0.1.0" in text
+        assert "~/.local/share/cockpit/cockpit.db" in text
+        header = app.screen.query_one(CockpitHeader)
+        assert header.environment == "local"
+        assert header.crumbs == ("servers",)
+
+
+async def test_the_header_shows_the_environment_of_the_cursor_row(
+    fleet_cockpit: Cockpit,
+) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
+        header = app.screen.query_one(CockpitHeader)
+        assert header.environment == "prod"
+        await pilot.press("j")
+        await settle(pilot)
+        assert header.environment == "local"
+        await pilot.press("G")
+        await settle(pilot)
+        assert header.environment == "staging"
+        assert " staging " in screen_text(app).splitlines()[0]
+
+
+# -- views and the command prompt ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "screen"),
+    [
+        ("sites", SitesScreen),
+        ("s", SitesScreen),
+        ("platforms", PlatformsScreen),
+        ("pf", PlatformsScreen),
+        ("clients", ClientsScreen),
+        ("srv", ServersScreen),
+    ],
+)
+async def test_command_prompt_opens_views_by_name_and_alias(
+    fleet_cockpit: Cockpit, line: str, screen: type[ResourceScreen]
+) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, line)
+        assert type(app.screen) is screen
+        assert (table_of(app).row_count or 0) > 0
+
+
+async def test_sites_then_esc_goes_back_and_breadcrumbs_follow(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, "sites")
+        assert isinstance(app.screen, SitesScreen)
+        assert table_of(app).row_count == 300
+        text = screen_text(app)
+        assert "servers › sites" in text
+        assert "sites [300]" in text
+        assert "alpha-000000.example.com" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+        await pilot.press("escape")  # nothing below the first view: stays
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+
+
+async def test_opening_a_view_already_open_goes_back_to_it(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, "sites")
+        await command(pilot, "pf")
+        assert [type(s) for s in app.screen_stack] == [ServersScreen, SitesScreen, PlatformsScreen]
+        await command(pilot, "srv")
+        assert [type(s) for s in app.screen_stack] == [ServersScreen]
+
+
+async def test_unknown_command_is_an_error_listing_the_commands(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, "nope")
+        assert isinstance(app.screen, ServersScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("unknown command 'nope'" in m and "sites (s, site)" in m for m in messages)
+
+
+async def test_command_prompt_completes_and_cancels(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", "p", "l", "a", "tab", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PlatformsScreen)
+        assert app.screen.focused is app.screen.table
+        await pilot.press("colon", "x", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, PlatformsScreen)
+        assert not app.screen.command_bar.is_open
+        assert app.screen.focused is app.screen.table
+
+
+async def test_keys_typed_fast_after_colon_and_slash_land_in_the_prompt(
+    fleet_cockpit: Cockpit,
+) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        type_fast(app, ":sites\r")
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+        type_fast(app, "/golf-00001")  # no "o" (sort) or "g" (top) reached the list
+        await settle(pilot)
+        assert keys_of(app) == ["golf-000014.example.com"]
+        assert table_of(app).row_query.sort == "domain"
+
+
+async def test_sites_command_takes_a_filter(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, "sites golf-00000")
+        assert isinstance(app.screen, SitesScreen)
+        assert keys_of(app) == ["golf-000006.example.com"]
+
+
+async def test_q_and_colon_q_quit(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", "q", "enter")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_ctrl_c_quits(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_number_keys_switch_views(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key, screen in (("3", SitesScreen), ("2", PlatformsScreen), ("4", ClientsScreen)):
+            await pilot.press(key)
+            await settle(pilot)
+            assert type(app.screen) is screen
+        await pilot.press("1")
+        await settle(pilot)
+        assert [type(s) for s in app.screen_stack] == [ServersScreen]
+
+
+# -- drilling down -------------------------------------------------------------------------
+
+
+async def test_enter_drills_down_from_server_to_platform_to_site(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "j")  # db1, localhost, web1
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PlatformsScreen)
+        assert app.screen.scope == Scope("server", "web1")
+        assert keys_of(app) == ["drupal-10", "wp-6-5"]
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+        assert app.screen.scope == Scope("platform", "wp-6-5")
+        assert table_of(app).row_count == 100
+        first = keys_of(app)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SiteScreen)
+        text = screen_text(app)
+        assert "servers › platforms@web1 › sites@wp-6-5 › " + first in text
+        assert "wordpress 6.5.2" in text
+        assert "Backups (0)" in text
+        await pilot.press("escape", "escape", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+
+
+# -- filtering -----------------------------------------------------------------------------
+
+
+async def test_slash_filters_the_current_list(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "w", "e", "b")
+        await settle(pilot)
+        assert keys_of(app) == ["web1", "web2"]
+        assert "servers [2] /web" in screen_text(app)
+        await pilot.press("enter")  # keeps the filter, back to the list
+        await settle(pilot)
+        assert table_of(app).has_focus
+        assert keys_of(app) == ["web1", "web2"]
+        await pilot.press("escape")  # clears the filter
+        await settle(pilot)
+        assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
+
+
+async def test_bang_inverts_the_filter(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "exclamation_mark", "w", "e", "b")
+        await settle(pilot)
+        assert keys_of(app) == ["db1", "localhost"]
+        await pilot.press("escape")  # in the bar: clears it and leaves it
+        await settle(pilot)
+        assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
+        assert table_of(app).has_focus
+
+
+async def test_sites_filter_on_the_domain(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("slash", *"hotel-0002")
+        await settle(pilot)
+        keys = keys_of(app)
+        assert keys and all("hotel-0002" in k for k in keys)
+        assert table_of(app).row_query == Query("hotel-0002", sort="domain")
+
+
+async def test_inverted_site_filter_is_an_error_in_view_not_a_crash(
+    fleet_cockpit: Cockpit,
+) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("slash", "exclamation_mark", "a")
+        await settle(pilot)
+        assert "cannot load: excluding sites" in screen_text(app)
+        assert any("excluding sites" in n.message for n in app._notifications)
+        await pilot.press("backspace", "backspace")
+        await settle(pilot)
+        assert table_of(app).row_count == 300
+
+
+async def test_filters_are_remembered_per_view(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "slash", *"echo", "enter")
+        await settle(pilot)
+        echo = table_of(app).row_count
+        assert echo is not None and 0 < echo < 300
+        await pilot.press("1")  # back to servers: the sites view is closed
+        await settle(pilot)
+        assert table_of(app).row_count == 4
+        await pilot.press("3")
+        await settle(pilot)
+        assert table_of(app).row_count == echo
+        assert f"sites [{echo}] /echo" in screen_text(app)
+
+
+# -- moving and sorting ----------------------------------------------------------------------
+
+
+async def test_vim_keys_move_the_cursor(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = table_of(app)
+        body = table.scrollable_content_region.height - 1
+        await pilot.press("j", "j", "j", "k")
+        assert table.cursor_index == 2
+        await pilot.press("G")
+        await settle(pilot)
+        assert table.cursor_index == 299
+        assert table.current_row is not None
+        assert table.current_row.key in screen_text(app)
+        await pilot.press("g")
+        assert table.cursor_index == 0
+        await pilot.press("ctrl+d")
+        assert table.cursor_index == body // 2
+        await pilot.press("ctrl+u")
+        assert table.cursor_index == 0
+        await pilot.press("pagedown")
+        assert table.cursor_index == body
+        assert "1 of 300" not in screen_text(app)
+
+
+async def test_o_sorts_by_the_next_column_and_shift_o_reverses(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = table_of(app)
+        assert "DOMAIN▲" in screen_text(app)
+        await pilot.press("O")
+        await settle(pilot)
+        assert table.row_query.descending
+        assert "DOMAIN▼" in screen_text(app)
+        assert keys_of(app)[0] == "hotel-000295.example.com"
+        await pilot.press("o")
+        await settle(pilot)
+        assert table.row_query.sort == "server"
+        assert "SERVER▲" in screen_text(app)
+        first = table.row_at(0)
+        assert first is not None and first.cells[1].text == "web1"
+
+
+async def test_clicking_a_header_sorts(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = table_of(app)
+        # The ENV header of the servers view: find its column on screen.
+        line = screen_text(app).splitlines()[2]
+        await pilot.click(ResourceTable, offset=(line.index("ENV"), 1))  # y 0 is the border
+        await settle(pilot)
+        assert table.row_query.sort == "environment"
+        assert keys_of(app) == ["localhost", "db1", "web1", "web2"]
+
+
+# -- help, keymap, read-only -------------------------------------------------------------
+
+
+async def test_question_mark_shows_the_keys_of_the_current_view(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        ids = {e.binding_id for e in app.screen.entries}
+        assert {"view.filter", "view.back", "table.bottom", "table.sort", "app.quit"} <= ids
+        groups = [e.group for e in app.screen.entries]
+        assert groups.index("View") < groups.index("List") < groups.index("Global")
+        text = screen_text(app)
+        assert "Keys of sites" in text
+        assert "Filter" in text and "view.filter" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+
+
+async def test_keymap_override_takes_effect(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit, keymap={"view.sites": "f5", "table.down": "n"})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")  # no longer bound
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+        await pilot.press("n")
+        assert table_of(app).cursor_index == 1
+        await pilot.press("f5")
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        down = next(e for e in app.screen.entries if e.binding_id == "table.down")
+        assert down.keys == ("n",)
+
+
+async def test_keymap_from_the_config_and_unknown_ids_warn(store_path: Any) -> None:
+    cockpit = await Cockpit.open(
+        Config(store=store_path, keymap={"view.clients": "c", "no.such": "x"})
+    )
+    try:
+        app = make_app(cockpit)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("c")
+            await settle(pilot)
+            assert isinstance(app.screen, ClientsScreen)
+            assert any("unknown binding id no.such" in n.message for n in app._notifications)
+    finally:
+        await cockpit.close()
+
+
+def test_no_binding_uses_ctrl_a_or_ctrl_b() -> None:
+    classes: list[type[Any]] = [
+        CockpitApp,
+        ResourceTable,
+        HelpScreen,
+        PromptBar,
+        SiteScreen,
+        ServersScreen,
+        SitesScreen,
+        PlatformsScreen,
+        ClientsScreen,
+    ]
+    keys: set[str] = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("cockpit"):
+                for binding in klass.__dict__.get("BINDINGS", ()):
+                    assert isinstance(binding, Binding)
+                    keys.update(k.strip() for k in binding.key.split(","))
+    assert not {"ctrl+a", "ctrl+b"} & keys
+    assert {"view.sites", "table.bottom", "app.help"} <= known_binding_ids()
+
+
+async def test_read_only_is_visible(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.read_only
+        assert "READ-ONLY" in screen_text(app).splitlines()[0]
+
+
+async def test_read_only_from_the_config(store_path: Any) -> None:
+    cockpit = await Cockpit.open(Config(store=store_path, read_only=True))
+    try:
+        app = make_app(cockpit)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert "READ-ONLY" in screen_text(app)
+    finally:
+        await cockpit.close()
+
+
+async def test_not_read_only_by_default(fresh_cockpit: Cockpit) -> None:
+    app = make_app(fresh_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "READ-ONLY" not in screen_text(app)
+
+
+# -- themes in the app --------------------------------------------------------------------
+
+
+def test_bad_theme_name_is_an_error_listing_the_valid_names(fresh_cockpit: Cockpit) -> None:
+    with pytest.raises(ThemeError) as info:
+        make_app(fresh_cockpit, theme="no-such-theme")
+    message = str(info.value)
+    assert "no-such-theme" in message
+    for name in ("cockpit-dark", "cockpit-light", "cockpit-mono", "textual-dark"):
+        assert name in message
+
+
+@pytest.mark.parametrize("theme", ["cockpit-dark", "cockpit-light", "cockpit-mono", "nord"])
+async def test_every_theme_renders(fleet_cockpit: Cockpit, theme: str) -> None:
+    app = make_app(fleet_cockpit, theme=theme)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == theme
+        await pilot.press("3")
+        await settle(pilot)
+        assert "alpha-000000.example.com" in screen_text(app)
+
+
+async def test_theme_command_switches_and_refuses_unknown(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "cockpit-dark"
+        await command(pilot, "theme cockpit-light")
+        assert app.theme == "cockpit-light"
+        await command(pilot, "theme nope")
+        assert app.theme == "cockpit-light"
+        assert any("valid themes: cockpit-dark" in n.message for n in app._notifications)
+
+
+async def test_no_color_works(fleet_cockpit: Cockpit, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(fleet_cockpit)
+    assert app.no_color
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "G")
+        await settle(pilot)
+        assert "hotel-000295.example.com" in screen_text(app)
+
+
+# -- errors in workers ---------------------------------------------------------------------
+
+
+async def test_a_failing_core_call_is_a_notification_not_a_crash(
+    fleet_cockpit: Cockpit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    real = fleet_cockpit.servers
+
+    async def broken() -> list[Server]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the store went away")
+        return await real()
+
+    monkeypatch.setattr(fleet_cockpit, "servers", broken)
+    failures: list[WorkerFailed] = []
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE, message_hook=lambda m: _collect(m, failures)) as pilot:
+        await settle(pilot)
+        assert app.is_running
+        assert "cannot load: the store went away" in screen_text(app)
+        # (the hook sees the message at each node it bubbles through: count it once)
+        unique = {id(f): f.summary for f in failures}
+        assert list(unique.values()) == ["loading servers failed: the store went away"]
+        assert any("the store went away" in n.message for n in app._notifications)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
+
+
+def _collect(message: object, into: list[WorkerFailed]) -> None:
+    if isinstance(message, WorkerFailed):
+        into.append(message)
+
+
+# -- the table on its own ------------------------------------------------------------------
+
+
+class TableApp(App[None]):
+    def __init__(self, rows: list[Row], columns: list[Column]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.columns = columns
+
+    def compose(self) -> ComposeResult:
+        async def load() -> list[Row]:
+            return self.rows
+
+        yield ResourceTable(self.columns, ListSource(load, self.columns))
+
+
+async def test_stored_text_is_plain_text_never_markup_or_escapes() -> None:
+    columns = [Column("name", "Name", width=30, flex=1)]
+    rows = [
+        Row("a", (cell("[bold red]not markup[/]"),)),
+        Row("b", (cell("evil\x1b]0;title\x07name\x1b[2J"),)),
+        Row("c", (cell("line\nbreak\ttab"),)),
+    ]
+    app = TableApp(rows, columns)
+    async with app.run_test(size=(60, 8)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "[bold red]not markup[/]" in text
+        assert "evilname" in text
+        assert "\x1b" not in text
+        assert "line break" in text
+
+
+async def test_narrow_terminals_drop_low_priority_columns(fleet_cockpit: Cockpit) -> None:
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        header = screen_text(app).splitlines()[2]
+        assert "DOMAIN" in header and "STATUS" in header and "ALIASES" not in header
+        await pilot.resize_terminal(160, 50)
+        await settle(pilot)
+        header = screen_text(app).splitlines()[2]
+        assert "ALIASES" in header
+        assert "www.alpha-000000.example.com" in screen_text(app)
+
+
+async def test_a_failing_detail_load_is_a_notification(
+    fleet_cockpit: Cockpit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(domain: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(fleet_cockpit, "site", broken)
+    app = make_app(fleet_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SiteScreen)
+        assert app.is_running
+        assert any(n.message == "loading the site failed: disk on fire" for n in app._notifications)
+
+
+async def test_the_theme_comes_from_the_config_unless_given(store_path: Any) -> None:
+    cockpit = await Cockpit.open(Config(store=store_path, theme="cockpit-light"))
+    try:
+        assert make_app(cockpit).theme == "cockpit-light"
+        assert make_app(cockpit, theme="cockpit-mono").theme == "cockpit-mono"
+    finally:
+        await cockpit.close()

@@ -1,0 +1,163 @@
+"""The installed ``cockpit`` command in a real terminal: tmux at 80x24, keys by send-keys,
+the screen read back with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+COCKPIT = Path(sys.executable).parent / "cockpit"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class Terminal:
+    """One tmux session on a private server socket, running one command."""
+
+    def __init__(self, socket: str, session: str) -> None:
+        self.socket = socket
+        self.session = session
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=30,
+        )
+
+    def start(self, argv: list[str], env: dict[str, str]) -> None:
+        exports = [f"{k}={v}" for k, v in env.items()]
+        self.tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            self.session,
+            "env",
+            *exports,
+            *argv,
+        )
+        # Keep the pane after the program exits, to read its exit status.
+        self.tmux("set-option", "-t", self.session, "remain-on-exit", "on", check=False)
+
+    def send(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.session, check=False).stdout
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{text}")
+
+    def dead(self) -> bool:
+        result = self.tmux("display-message", "-p", "-t", self.session, "#{pane_dead}", check=False)
+        return result.returncode != 0 or result.stdout.strip() == "1"
+
+    def exit_status(self) -> str:
+        result = self.tmux(
+            "display-message", "-p", "-t", self.session, "#{pane_dead_status}", check=False
+        )
+        return result.stdout.strip()
+
+    def kill(self) -> None:
+        self.tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    term = Terminal(f"cockpit-test-{uuid.uuid4().hex[:12]}", "cockpit")
+    try:
+        yield term
+    finally:
+        term.kill()
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    return env
+
+
+def test_installed_cockpit_opens_on_localhost_switches_views_and_quits(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    assert COCKPIT.exists(), f"the cockpit command is not installed next to {sys.executable}"
+    terminal.start([str(COCKPIT)], base_env(tmp_path))
+    screen = terminal.wait_for(lambda s: "localhost" in s, "the servers view")
+    assert "servers" in screen
+    assert "127.0.0.1:22" in screen
+    assert (tmp_path / "data" / "cockpit" / "cockpit.db").exists()
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    terminal.send(":", "sites", "Enter")  # typed in one go, as a user types it
+    terminal.wait_for(lambda s: "servers › sites" in s and "no sites" in s, "the sites view")
+    terminal.send("?")
+    terminal.wait_for(lambda s: "Keys of sites" in s, "the help")
+    terminal.send("Escape")
+    terminal.wait_for(lambda s: "Keys of sites" not in s, "the help to close")
+    terminal.send("Escape")
+    terminal.wait_for(lambda s: "servers › sites" not in s and "localhost" in s, "going back")
+    terminal.send("q")
+    terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
+    assert terminal.exit_status() in ("0", "")
+
+
+def test_installed_cockpit_with_store_read_only_and_no_color(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    store = tmp_path / "elsewhere" / "cockpit.db"
+    env = base_env(tmp_path) | {"NO_COLOR": "1"}
+    terminal.start([str(COCKPIT), "--store", str(store), "--read-only"], env)
+    screen = terminal.wait_for(lambda s: "localhost" in s, "the servers view")
+    assert "READ-ONLY" in screen
+    assert store.exists()
+    assert not (tmp_path / "data" / "cockpit" / "cockpit.db").exists()
+    terminal.send("/", "nothing-matches")
+    terminal.wait_for(lambda s: "no servers" in s, "the filtered list")
+    terminal.send("C-c")
+    terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
+
+
+def test_installed_cockpit_refuses_a_bad_theme(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(COCKPIT), "--theme", "no-such-theme"],
+        env=base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "no-such-theme" in result.stderr
+    assert "cockpit-dark" in result.stderr and "cockpit-mono" in result.stderr

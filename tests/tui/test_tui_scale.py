@@ -1,0 +1,118 @@
+"""100,000 sites: the sites view opens, jumps to the end and filters without reading them all."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tuikit import build_store, screen_text, settle
+
+from cockpit.app import make_app
+from cockpit.config import Config
+from cockpit.core import Cockpit
+from cockpit.screens.sites import SitesScreen
+from cockpit.widgets.resource_table import ResourceTable
+
+SITES = 100_000
+SIZE = (80, 24)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of 100,000 sites, built once per run (xdist workers share it, under a lock)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    directory = root / "tui-100k-sites"
+    path = directory / "cockpit.db"
+    with open(root / "tui-100k-sites.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "complete").exists():
+            directory.mkdir(exist_ok=True)
+            asyncio.run(build_store(path, SITES, fast=True))
+            (directory / "complete").touch()
+    return path
+
+
+@pytest.fixture
+async def big_cockpit(big_store: Path) -> AsyncIterator[Cockpit]:
+    cockpit = await Cockpit.open(Config(store=big_store))
+    try:
+        yield cockpit
+    finally:
+        await cockpit.close()
+
+
+def table_of(app: object) -> ResourceTable:
+    from textual.app import App
+
+    assert isinstance(app, App)
+    return app.screen.query_one(ResourceTable)
+
+
+async def test_100k_sites_open_and_g_jumps_to_the_last_one(big_cockpit: Cockpit) -> None:
+    app = make_app(big_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        started = time.perf_counter()
+        await pilot.press("3")
+        await settle(pilot)
+        first_paint = time.perf_counter() - started
+        assert isinstance(app.screen, SitesScreen)
+        table = table_of(app)
+        assert table.row_count == SITES
+        text = screen_text(app)
+        assert "sites [100,000]" in text
+        assert "alpha-000000.example.com" in text
+        started = time.perf_counter()
+        await pilot.press("G")
+        await settle(pilot)
+        jump = time.perf_counter() - started
+        assert table.cursor_index == SITES - 1
+        text = screen_text(app)
+        assert "hotel-099999.example.com" in text
+        assert "100,000 of 100,000" in text
+        # Only the pages on screen were read, and the cache stays bounded.
+        assert len(table._page_cache) <= 2
+        # Never one widget per row.
+        assert len(list(app.screen.walk_children())) < 60
+        print(f"\n100k sites: view {first_paint * 1000:.0f} ms, G {jump * 1000:.0f} ms")
+
+
+async def test_100k_sites_filter_and_page_through(big_cockpit: Cockpit) -> None:
+    app = make_app(big_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = table_of(app)
+        await pilot.press("slash", *"charlie-099")
+        await settle(pilot)
+        started = time.perf_counter()
+        await pilot.press("9")
+        await settle(pilot)
+        elapsed = time.perf_counter() - started
+        # charlie-… are the sites n % 8 == 2; 0999xx are n = 99,900 … 99,999.
+        expected = sum(1 for n in range(99_900, 100_000) if n % 8 == 2)
+        assert table.row_count == expected
+        assert f"sites [{expected}] /charlie-0999" in screen_text(app)
+        rows = [table.row_at(i) for i in range(expected)]
+        assert all(r is not None and "charlie-0999" in r.key for r in rows)
+        print(f"\n100k sites: one filter keystroke to a settled list {elapsed * 1000:.0f} ms")
+        await pilot.press("escape")  # leaves the bar and clears the filter
+        await settle(pilot)
+        assert table.row_count == SITES
+        for _ in range(30):
+            await pilot.press("pagedown")
+        await settle(pilot)
+        assert table.cursor_index == 30 * (table.scrollable_content_region.height - 1)
+        current = table.current_row
+        assert current is not None and current.key in screen_text(app)
+        assert "…" not in screen_text(app).splitlines()[3]  # no placeholder left on screen
