@@ -156,7 +156,7 @@ def loaded(context: Context) -> Config:
 
 
 #: Command modules; each registers its group on ``main`` when imported.
-COMMAND_MODULES = ("config", "server", "inventory")
+COMMAND_MODULES = ("config", "server", "inventory", "trust", "task", "worker", "schedule")
 
 
 def _register() -> None:
