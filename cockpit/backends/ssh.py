@@ -574,52 +574,14 @@ class SshPool:
 # ---------------------------------------------------------------------------
 
 
-class _FastLineSplitter(LineSplitter):
-    """:class:`LineSplitter` with a C-speed ``feed`` (``bytes.split``, no per-line ``find``).
-
-    Same output, except that every line longer than ``max_line`` is cut, even one that
-    arrives whole inside a single chunk (the base class only cuts a line still pending
-    at the end of a chunk). Candidate to replace ``LineSplitter.feed`` upstream.
-    """
-
-    def feed(self, chunk: bytes) -> None:
-        if self._dropping:
-            newline = chunk.find(b"\n")
-            if newline < 0:
-                return
-            self._dropping = False
-            chunk = chunk[newline + 1 :]
-        if self._buffer:
-            self._buffer += chunk
-            data = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            data = chunk
-        parts = data.split(b"\n")
-        tail = parts.pop()
-        max_line, stream, handler = self.max_line, self.stream, self.handler
-        for raw in parts:
-            if len(raw) > max_line:
-                self._emit(raw[:max_line], truncated=True)
-                continue
-            if raw[-1:] == b"\r":
-                raw = raw[:-1]
-            handler(Line(stream, raw.decode("utf-8", errors="replace"), False))
-        if len(tail) > max_line:
-            self._emit(tail[:max_line], truncated=True)
-            self._dropping = True
-        elif tail:
-            self._buffer += tail
-
-
 class _RunSession(asyncssh.SSHClientSession[bytes]):
     """A channel running a script: output fed to line splitters as it arrives."""
 
     def __init__(self, on_line: LineHandler | None, capture: bool) -> None:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        self._out = _FastLineSplitter(Stream.STDOUT, self._handler(on_line, capture, self.stdout))
-        self._err = _FastLineSplitter(Stream.STDERR, self._handler(on_line, capture, self.stderr))
+        self._out = LineSplitter(Stream.STDOUT, self._handler(on_line, capture, self.stdout))
+        self._err = LineSplitter(Stream.STDERR, self._handler(on_line, capture, self.stderr))
         self._discard = on_line is None and not capture  # nobody wants the lines
         self.exit_status: int | None = None
         self.exit_signal: str | None = None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,7 +26,6 @@ def local(tmp_path: Path) -> LocalTransport:
 
 
 async def test_hostile_arguments_round_trip_byte_exact(local: LocalTransport) -> None:
-    chunks: list[str] = []
     result = await local.run(["printf", "%s\\036", *HOSTILE], capture=True)
     assert result.ok
     joined = "\n".join(result.stdout)
@@ -51,8 +48,8 @@ async def test_streams_and_lines(local: LocalTransport) -> None:
     seen: list[Line] = []
     result = await local.run_script("echo out1; echo err1 >&2; printf 'no-newline'", on_line=seen.append)
     assert result.ok
-    assert [(l.stream, l.text) for l in seen if l.stream is Stream.STDERR] == [(Stream.STDERR, "err1")]
-    assert [l.text for l in seen if l.stream is Stream.STDOUT] == ["out1", "no-newline"]
+    assert [(ln.stream, ln.text) for ln in seen if ln.stream is Stream.STDERR] == [(Stream.STDERR, "err1")]
+    assert [ln.text for ln in seen if ln.stream is Stream.STDOUT] == ["out1", "no-newline"]
 
 
 async def test_long_line_is_truncated_visibly(local: LocalTransport) -> None:

@@ -589,10 +589,10 @@ def _reference_lines(data: bytes, max_line: int) -> list[Line]:
     return out
 
 
-def test_fast_line_splitter_keeps_the_contract() -> None:
+def test_line_splitter_keeps_the_contract() -> None:
     import random
 
-    from cockpit.backends.ssh import _FastLineSplitter
+    from cockpit.backends.transport import LineSplitter
 
     rnd = random.Random(4)
     alphabet = [b"a", b"\n", b"\r", "ä".encode(), b"\xff", b"xyz" * 5, b"\r\n"]
@@ -600,7 +600,7 @@ def test_fast_line_splitter_keeps_the_contract() -> None:
         data = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 200)))
         max_line = rnd.randint(1, 20)
         got: list[Line] = []
-        splitter = _FastLineSplitter(Stream.STDOUT, got.append, max_line=max_line)
+        splitter = LineSplitter(Stream.STDOUT, got.append, max_line=max_line)
         i = 0
         while i < len(data):
             n = rnd.randint(1, 30)
