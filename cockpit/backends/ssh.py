@@ -840,7 +840,7 @@ class SshTransport(Transport):
         sudo: bool = False,
         on_line: LineHandler | None = None,
         capture: bool = False,
-        timeout: float | None = None,  # noqa: ASYNC109 - the Transport interface
+        timeout: float | None = None,
     ) -> Result:
         body = script_with_args(script, args)  # refuses NUL before anything is sent
         where = self.server.name
