@@ -10,6 +10,7 @@ TEST_PACKAGES=(
     mariadb-server mariadb-client
     postgresql postgresql-client
     tmux tcsh rsync iptables sqlite3
+    apache2 openssl lego pebble
 )
 
 say() { printf '==> %s\n' "$*"; }
