@@ -64,13 +64,18 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine, turning Cockpit's known errors into a message and an exit code."""
+    from cockpit.backends.transport import TransportError
     from cockpit.inventory.plan import InventoryError
     from cockpit.model import ValidationError
-    from cockpit.store import StoreError
+    from cockpit.store import NotFoundError, StoreError
     from cockpit.yamlio import YamlError
 
     try:
         return asyncio.run(coro)
+    except NotFoundError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except TransportError as exc:
+        fail(str(exc), EXIT_FAILED)
     except StoreError as exc:
         fail(str(exc), EXIT_STORE)
     except (YamlError, ValidationError, InventoryError) as exc:

@@ -11,19 +11,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.config import Config
 from cockpit.model import (
     Backup,
     Client,
+    Health,
     Platform,
     Server,
+    ServerHealth,
     Site,
     Transport,
     ValidationError,
     validate_unix_name,
 )
-from cockpit.store import Database, open_store
+from cockpit.store import Database, NotFoundError, open_store
 from cockpit.store import backups as backup_queries
 from cockpit.store import clients as client_queries
 from cockpit.store import platforms as platform_queries
@@ -32,6 +35,9 @@ from cockpit.store import sites as site_queries
 from cockpit.store.migrate import schema_version
 from cockpit.store.sites import SORT_COLUMNS as SITE_SORT_COLUMNS
 from cockpit.store.sites import SiteFilter
+
+if TYPE_CHECKING:
+    from cockpit.backends.verify import ServerFacts
 
 __all__ = ["SITE_SORT_COLUMNS", "Cockpit", "SiteFilter", "SitePage", "local_server"]
 
@@ -111,6 +117,46 @@ class Cockpit:
     async def add_server(self, server: Server) -> None:
         async with self.db.write() as conn:
             await server_queries.insert_many(conn, [server])
+
+    async def server_health(self, *, with_facts: bool = False) -> dict[str, ServerHealth]:
+        """Each server's health as its last verify left it (``unknown`` before any)."""
+        async with self.db.read() as conn:
+            return await server_queries.health_all(conn, with_facts=with_facts)
+
+    async def health_of(self, name: str) -> ServerHealth | None:
+        async with self.db.read() as conn:
+            return await server_queries.health_of(conn, name)
+
+    async def verify_server(self, name: str) -> ServerFacts:
+        """Connect to a server, record its facts and check each of its services.
+
+        The outcome is kept in the store (the server's health and why), whatever it
+        is; an unreachable server keeps the facts it had.
+        """
+        from cockpit.backends import transport_for
+        from cockpit.backends.verify import verify_server
+
+        server = await self.server(name)
+        if server is None:
+            raise NotFoundError(f"no server {name}")
+        transport = transport_for(server, self.config)
+        try:
+            facts = await verify_server(transport, server)
+        finally:
+            await transport.close()
+        connect = facts.check("connect")
+        reached = connect is None or connect.ok
+        health = Health(facts.health) if reached else Health.UNREACHABLE
+        async with self.db.write() as conn:
+            await server_queries.record_health(
+                conn,
+                name,
+                health,
+                facts.reason,
+                facts.to_json() if reached else None,
+                facts.checked_at,
+            )
+        return facts
 
     # -- platforms, clients ----------------------------------------------------------
 

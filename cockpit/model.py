@@ -30,10 +30,12 @@ __all__ = [
     "Client",
     "DbEngine",
     "Environment",
+    "Health",
     "HttpsMode",
     "Platform",
     "PlatformType",
     "Server",
+    "ServerHealth",
     "Service",
     "ServiceKind",
     "Site",
@@ -923,3 +925,21 @@ class Backup:
         if self.created.tzinfo is None:
             _set(self, "created", self.created.replace(tzinfo=UTC))
         _set(self, "backend", validate_type_name(self.backend, "backup.backend"))
+
+
+class Health(_StrEnum):
+    UNKNOWN = "unknown"  # never verified
+    OK = "ok"
+    FAILED = "failed"  # reached, but a check failed
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHealth:
+    """What the last verify of a server found: its health, why, and its facts."""
+
+    server: str
+    health: Health = Health.UNKNOWN
+    reason: str = ""
+    checked_at: datetime | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)

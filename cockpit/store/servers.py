@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from cockpit.model import Server, Service, ServiceKind, Transport
+from cockpit.model import Health, Server, ServerHealth, Service, ServiceKind, Transport
 from cockpit.store.rows import dumps, loads, missing, trusted
 
 _SELECT = (
@@ -128,3 +129,54 @@ async def update_many(db: aiosqlite.Connection, servers: Iterable[Server]) -> No
 
 async def delete_many(db: aiosqlite.Connection, names: Iterable[str]) -> None:
     await db.executemany("DELETE FROM servers WHERE name = ?", [(n,) for n in names])
+
+
+async def record_health(
+    db: aiosqlite.Connection,
+    name: str,
+    health: Health,
+    reason: str,
+    facts: Mapping[str, Any] | None,
+    checked_at: datetime,
+) -> None:
+    """Keep the outcome of a verify. ``facts`` None keeps the facts learnt before
+    (an unreachable server has not lost its CPUs)."""
+    if facts is None:
+        await db.execute(
+            "UPDATE servers SET health = ?, health_reason = ?, checked_at = ? WHERE name = ?",
+            (health.value, reason, checked_at.isoformat(), name),
+        )
+    else:
+        await db.execute(
+            "UPDATE servers SET health = ?, health_reason = ?, checked_at = ?, facts = ?"
+            " WHERE name = ?",
+            (health.value, reason, checked_at.isoformat(), dumps(dict(facts)), name),
+        )
+
+
+def _health(row: Any) -> ServerHealth:
+    name, health, reason, checked_at, facts = row
+    return trusted(
+        ServerHealth,
+        server=name,
+        health=Health(health),
+        reason=reason,
+        checked_at=datetime.fromisoformat(checked_at) if checked_at else None,
+        facts=loads(facts),
+    )
+
+
+async def health_all(
+    db: aiosqlite.Connection, *, with_facts: bool = False
+) -> dict[str, ServerHealth]:
+    facts = "facts" if with_facts else "'{}'"
+    sql = f"SELECT name, health, health_reason, checked_at, {facts} FROM servers"
+    async with db.execute(sql) as cursor:
+        return {row[0]: _health(row) for row in await cursor.fetchall()}
+
+
+async def health_of(db: aiosqlite.Connection, name: str) -> ServerHealth | None:
+    sql = "SELECT name, health, health_reason, checked_at, facts FROM servers WHERE name = ?"
+    async with db.execute(sql, (name,)) as cursor:
+        row = await cursor.fetchone()
+    return _health(row) if row else None
