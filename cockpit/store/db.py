@@ -13,6 +13,7 @@ mode sees the last committed state without waiting for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sqlite3
@@ -113,7 +114,8 @@ def prepare_path(path: Path) -> None:
     directory = path.parent
     if not directory.exists():
         try:
-            directory.mkdir(mode=0o700, parents=True)
+            # exist_ok: another process opening the same new store may create it first.
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the store directory {directory}: {exc.strerror}"
@@ -201,10 +203,17 @@ class Database:
         except BaseException:
             await writer.close()
             raise
+        try:
+            # Writes go through write() and its BEGIN IMMEDIATE only: the reader cannot write.
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
         return cls(path, writer, reader)
 
     async def close(self) -> None:
-        async with self._write_lock:
+        async with self._write_lock, self._read_lock:
             await self._reader.close()
             await self._writer.close()
 
@@ -230,18 +239,26 @@ class Database:
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
         if conn.in_transaction:
-            await conn.execute("ROLLBACK")
+            # A failing ROLLBACK (the disk gone, a COMMIT that got through after all) must
+            # not hide the error that brought us here.
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A consistent read snapshot (a deferred transaction on the reader connection)."""
+        """A consistent read snapshot (a deferred transaction on the read-only connection)."""
         async with self._read_lock:
             conn = self._reader
-            await conn.execute("BEGIN")
+            try:
+                await conn.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise explain(exc, self.path) from exc
             try:
                 yield conn
+            except sqlite3.Error as exc:
+                raise explain(exc, self.path) from exc
             finally:
-                await conn.execute("COMMIT")
+                await self._rollback(conn)  # a read changed nothing: ending it is all
 
     async def migrate(self, target: int | None = None) -> int:
         """Run the pending schema migrations (each in its own transaction)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -58,8 +59,12 @@ def _from(aliases: Iterable[str]) -> str:
     return " FROM sites st" + "".join(_JOIN_OF[a] for a in ("p", "sv", "c") if a in wanted)
 
 
+_ALIAS_RE: Final = re.compile(r"\b(p|sv|c)\.")
+
+
 def _aliases_in(sql: str) -> set[str]:
-    return {alias for alias in _JOIN_OF if f"{alias}." in sql}
+    """The joined tables (``p``, ``sv``, ``c``) that a piece of SQL refers to."""
+    return set(_ALIAS_RE.findall(sql))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,9 @@ class SiteFilter:
         """
         clauses: list[str] = []
         args: list[object] = []
-        if self.text:
+        if self.text and "\x00" in self.text:
+            clauses.append("0")  # no domain holds a NUL (and SQLite would cut the pattern there)
+        elif self.text:
             if indexed:
                 clauses.append("st.id IN (SELECT rowid FROM sites_fts WHERE sites_fts MATCH ?)")
                 args.append(_phrase(self.needle()))
@@ -124,7 +131,7 @@ def _phrase(needle: str) -> str:
 async def _indexed(db: aiosqlite.Connection, where: SiteFilter) -> bool:
     """Whether the filter's substring is rare enough to look up in the trigram index."""
     needle = where.needle()
-    if len(needle) < _TRIGRAM:
+    if len(needle) < _TRIGRAM or "\x00" in needle:
         return False
     sql = "SELECT count(*) FROM (SELECT rowid FROM sites_fts WHERE sites_fts MATCH ? LIMIT ?)"
     async with db.execute(sql, (_phrase(needle), INDEXED_MATCHES + 1)) as cursor:

@@ -1,0 +1,643 @@
+"""Queries on tasks, their batches and their steps: queueing, claiming, leases, recovery.
+
+Rows come back as plain dicts (column name -> value); :mod:`cockpit.engine.model`
+turns them into its records (the engine sits above the store and owns that model).
+
+Times are Unix seconds from the database's own clock (:data:`NOW`), so every worker
+judges a lease by the same clock. Every change a worker makes to a task it runs is
+fenced by ``worker`` and ``attempt``: a worker that lost its lease (and whose task was
+recovered by another) changes nothing any more.
+
+The claim is one ``UPDATE … WHERE id = (SELECT …) RETURNING``: the sub-select skips
+targets that are busy and servers at their limit, and the partial unique index
+``tasks_one_running_per_target`` refuses a second running task on one target even if
+two claimers raced past that filter (as they can on a database without SQLite's single
+writer); :func:`claim` treats that refusal as "nothing claimed this time".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import aiosqlite
+
+#: Now, in Unix seconds with sub-second precision, by the database's clock.
+NOW: Final = "((julianday('now') - 2440587.5) * 86400.0)"
+
+Row = dict[str, Any]
+
+COLUMNS: Final = (
+    "id, kind, target_kind, target_key, server, args, state, priority, idempotent, attempt,"
+    " max_attempts, batch_id, schedule_id, retry_of, queued_by, worker, lease_until,"
+    " not_before, cancel_requested, step, result, created_at, started_at, finished_at"
+)
+_SELECT: Final = f"SELECT {COLUMNS} FROM tasks"
+RUNNING_STATES: Final = ("running", "unknown")
+FINAL_STATES: Final = ("succeeded", "failed", "cancelled", "interrupted", "unknown")
+
+
+Params = Sequence[object] | Mapping[str, object]
+
+
+async def _rows(db: aiosqlite.Connection, sql: str, args: Params = ()) -> list[Row]:
+    bound = dict(args) if isinstance(args, Mapping) else tuple(args)
+    async with db.execute(sql, bound) as cursor:
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+
+async def _one(db: aiosqlite.Connection, sql: str, args: Params = ()) -> Row | None:
+    rows = await _rows(db, sql, args)
+    return rows[0] if rows else None
+
+
+async def now(db: aiosqlite.Connection) -> float:
+    async with db.execute(f"SELECT {NOW}") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+# ---------------------------------------------------------------------------
+# Targets
+# ---------------------------------------------------------------------------
+
+_TARGET_SQL: Final = {
+    "server": "SELECT name, name FROM servers",
+    "platform": "SELECT p.name, s.name FROM platforms p JOIN servers s ON s.id = p.server_id",
+    "site": (
+        "SELECT st.domain, s.name FROM sites st JOIN platforms p ON p.id = st.platform_id"
+        " JOIN servers s ON s.id = p.server_id"
+    ),
+}
+_TARGET_KEY: Final = {"server": "name", "platform": "p.name", "site": "st.domain"}
+_CHUNK: Final = 500
+
+
+async def target_servers(
+    db: aiosqlite.Connection, target_kind: str, keys: Sequence[str]
+) -> dict[str, str]:
+    """``{key: server name}`` for the targets of ``target_kind`` that exist among ``keys``."""
+    if target_kind == "control":
+        return {key: "" for key in keys if key == "store"}
+    base = _TARGET_SQL[target_kind]
+    wanted = set(keys)
+    out: dict[str, str] = {}
+    if len(wanted) > 4 * _CHUNK:
+        async with db.execute(base) as cursor:
+            async for key, server in cursor:
+                if key in wanted:
+                    out[key] = server
+        return out
+    column = _TARGET_KEY[target_kind]
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        async with db.execute(f"{base} WHERE {column} IN ({marks})", chunk) as cursor:
+            async for key, server in cursor:
+                out[key] = server
+    return out
+
+
+async def target_keys(
+    db: aiosqlite.Connection,
+    target_kind: str,
+    *,
+    server: str | None = None,
+    client: str | None = None,
+    platform: str | None = None,
+) -> list[str]:
+    """Every target of a kind, optionally narrowed (used by schedules: ``*``, ``client=…``)."""
+    if target_kind == "control":
+        return ["store"]
+    sql = _TARGET_SQL[target_kind]
+    clauses: list[str] = []
+    args: list[object] = []
+    if server is not None:
+        clauses.append("s.name = ?" if target_kind != "server" else "name = ?")
+        args.append(server)
+    if platform is not None and target_kind == "site":
+        clauses.append("p.name = ?")
+        args.append(platform)
+    if client is not None and target_kind == "site":
+        clauses.append("st.client_id = (SELECT id FROM clients WHERE name = ?)")
+        args.append(client)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    async with db.execute(sql + " ORDER BY 1", args) as cursor:
+        return [key async for key, _server in cursor]
+
+
+# ---------------------------------------------------------------------------
+# Queueing
+# ---------------------------------------------------------------------------
+
+
+async def insert_batch(db: aiosqlite.Connection, label: str, queued_by: str) -> Row:
+    row = await _one(
+        db,
+        f"INSERT INTO batches (label, queued_by, created_at) VALUES (?, ?, {NOW})"
+        " RETURNING id, label, queued_by, created_at",
+        (label, queued_by),
+    )
+    assert row is not None
+    return row
+
+
+async def get_batch(db: aiosqlite.Connection, batch_id: int) -> Row | None:
+    return await _one(
+        db, "SELECT id, label, queued_by, created_at FROM batches WHERE id = ?", (batch_id,)
+    )
+
+
+async def insert_tasks(
+    db: aiosqlite.Connection,
+    *,
+    kind: str,
+    target_kind: str,
+    targets: Mapping[str, str],
+    args: str,
+    priority: int,
+    idempotent: bool,
+    max_attempts: int,
+    batch_id: int,
+    queued_by: str,
+    schedule_id: int | None = None,
+    retry_of: int | None = None,
+    skip_queued_of_schedule: bool = False,
+) -> list[int]:
+    """Queue one task per ``targets`` entry (key -> server) in batch ``batch_id``; their ids.
+
+    With ``skip_queued_of_schedule``, a target that still has a queued task of the same
+    schedule gets no second one (a slow queue does not pile up minute-by-minute work).
+    """
+    created = await now(db)
+    rows = [
+        (
+            kind,
+            target_kind,
+            key,
+            server,
+            args,
+            priority,
+            int(idempotent),
+            max_attempts,
+            batch_id,
+            schedule_id,
+            retry_of,
+            queued_by,
+            created,
+        )
+        for key, server in targets.items()
+    ]
+    insert = (
+        "INSERT INTO tasks (kind, target_kind, target_key, server, args, priority, idempotent,"
+        " max_attempts, batch_id, schedule_id, retry_of, queued_by, created_at)"
+    )
+    if skip_queued_of_schedule and schedule_id is not None:
+        await db.executemany(
+            insert + " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ("
+            "SELECT 1 FROM tasks q WHERE q.state = 'queued' AND q.schedule_id = ?10"
+            " AND q.target_kind = ?2 AND q.target_key = ?3)",
+            rows,
+        )
+    else:
+        await db.executemany(insert + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    async with db.execute(
+        "SELECT id FROM tasks WHERE batch_id = ? ORDER BY id", (batch_id,)
+    ) as cursor:
+        return [int(r[0]) for r in await cursor.fetchall()]
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+async def get(db: aiosqlite.Connection, task_id: int) -> Row | None:
+    return await _one(db, _SELECT + " WHERE id = ?", (task_id,))
+
+
+async def list_tasks(
+    db: aiosqlite.Connection,
+    *,
+    states: Sequence[str] = (),
+    batch_id: int | None = None,
+    target_kind: str | None = None,
+    target_key: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Row]:
+    """Tasks, newest first, filtered by state(s), batch, target or kind."""
+    clauses: list[str] = []
+    args: list[object] = []
+    if states:
+        clauses.append(f"state IN ({','.join('?' * len(states))})")
+        args.extend(states)
+    if batch_id is not None:
+        clauses.append("batch_id = ?")
+        args.append(batch_id)
+    if target_kind is not None:
+        clauses.append("target_kind = ?")
+        args.append(target_kind)
+    if target_key is not None:
+        clauses.append("target_key = ?")
+        args.append(target_key)
+    if kind is not None:
+        clauses.append("kind = ?")
+        args.append(kind)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return await _rows(
+        db, _SELECT + where + " ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+    )
+
+
+async def counts(db: aiosqlite.Connection, batch_id: int | None = None) -> dict[str, int]:
+    """How many tasks are in each state (of one batch, or of all)."""
+    args: tuple[object, ...] = ()
+    if batch_id is None:
+        sql = "SELECT state, count(*) FROM tasks GROUP BY state"
+    else:
+        sql = "SELECT state, count(*) FROM tasks WHERE batch_id = ? GROUP BY state"
+        args = (batch_id,)
+    async with db.execute(sql, args) as cursor:
+        return {state: int(n) async for state, n in cursor}
+
+
+async def states(db: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        async with db.execute(f"SELECT id, state FROM tasks WHERE id IN ({marks})", chunk) as c:
+            async for id_, state in c:
+                out[int(id_)] = str(state)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Claiming and leases
+# ---------------------------------------------------------------------------
+
+_CLAIM: Final = f"""
+UPDATE tasks
+   SET state = 'running', worker = :worker, attempt = attempt + 1,
+       lease_until = {NOW} + :lease, started_at = {NOW}, finished_at = NULL, step = '',
+       cancel_requested = 0
+ WHERE id = (
+    SELECT t.id FROM tasks t
+     WHERE t.state = 'queued' AND t.not_before <= {NOW}
+       AND NOT EXISTS (
+           SELECT 1 FROM tasks r
+            WHERE r.target_kind = t.target_kind AND r.target_key = t.target_key
+              AND r.state IN ('running', 'unknown'))
+       AND (t.server = '' OR (
+           SELECT count(*) FROM tasks s WHERE s.server = t.server AND s.state = 'running'
+           ) < :per_server)
+     ORDER BY t.priority DESC, t.id
+     LIMIT 1)
+RETURNING {COLUMNS}
+"""
+
+
+async def claim(
+    db: aiosqlite.Connection, worker: str, *, lease: float, per_server: int, limit: int = 1
+) -> list[Row]:
+    """Claim up to ``limit`` queued tasks for ``worker`` (in the caller's write transaction)."""
+    claimed: list[Row] = []
+    params = {"worker": worker, "lease": lease, "per_server": per_server}
+    for _ in range(limit):
+        try:
+            row = await _one(db, _CLAIM, params)
+        except sqlite3.IntegrityError:
+            break  # the unique index refused a second running task on a target
+        if row is None:
+            break
+        claimed.append(row)
+    return claimed
+
+
+async def heartbeat(db: aiosqlite.Connection, worker: str, lease: float) -> set[int]:
+    """Extend the leases of ``worker``'s running tasks; the ids it still holds."""
+    async with db.execute(
+        f"UPDATE tasks SET lease_until = {NOW} + ? WHERE worker = ? AND state = 'running'"
+        " RETURNING id",
+        (lease, worker),
+    ) as cursor:
+        return {int(r[0]) for r in await cursor.fetchall()}
+
+
+async def extend(db: aiosqlite.Connection, task_id: int, worker: str, lease: float) -> bool:
+    async with db.execute(
+        f"UPDATE tasks SET lease_until = {NOW} + ? WHERE id = ? AND worker = ?"
+        " AND state = 'running' RETURNING id",
+        (lease, task_id, worker),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def set_step(
+    db: aiosqlite.Connection, task_id: int, worker: str, attempt: int, step: str
+) -> None:
+    await db.execute(
+        "UPDATE tasks SET step = ? WHERE id = ? AND worker = ? AND attempt = ?",
+        (step, task_id, worker, attempt),
+    )
+
+
+async def finish(
+    db: aiosqlite.Connection,
+    task_id: int,
+    worker: str,
+    attempt: int,
+    state: str,
+    result: str,
+) -> bool:
+    """End a task this worker runs; False when it is no longer ours (fenced)."""
+    async with db.execute(
+        f"UPDATE tasks SET state = ?, result = ?, finished_at = {NOW}, lease_until = NULL,"
+        " cancel_requested = 0"
+        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
+        (state, result, task_id, worker, attempt),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def requeue(
+    db: aiosqlite.Connection,
+    task_id: int,
+    worker: str,
+    attempt: int,
+    delay: float,
+    result: str,
+) -> bool:
+    """Put a task this worker runs back in the queue, not before ``delay`` seconds."""
+    async with db.execute(
+        f"UPDATE tasks SET state = 'queued', result = ?, not_before = {NOW} + ?,"
+        " lease_until = NULL, worker = NULL, step = ''"
+        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
+        (result, delay, task_id, worker, attempt),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def release(db: aiosqlite.Connection, worker: str) -> int:
+    """A stopping worker's running tasks: leases ended now, for the next worker to recover."""
+    cursor = await db.execute(
+        f"UPDATE tasks SET lease_until = {NOW} - 1 WHERE worker = ? AND state = 'running'",
+        (worker,),
+    )
+    return cursor.rowcount
+
+
+# ---------------------------------------------------------------------------
+# Cancelling and retrying
+# ---------------------------------------------------------------------------
+
+
+async def cancel_queued(db: aiosqlite.Connection, task_id: int, result: str) -> bool:
+    async with db.execute(
+        f"UPDATE tasks SET state = 'cancelled', result = ?, finished_at = {NOW}"
+        " WHERE id = ? AND state = 'queued' RETURNING id",
+        (result, task_id),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def request_cancel(db: aiosqlite.Connection, task_id: int) -> bool:
+    async with db.execute(
+        "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND state = 'running' RETURNING id",
+        (task_id,),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def cancel_requests(db: aiosqlite.Connection, worker: str) -> set[int]:
+    async with db.execute(
+        "SELECT id FROM tasks WHERE worker = ? AND state = 'running' AND cancel_requested = 1",
+        (worker,),
+    ) as cursor:
+        return {int(r[0]) for r in await cursor.fetchall()}
+
+
+async def abandon_unknown(db: aiosqlite.Connection, task_id: int, result: str) -> bool:
+    """An operator gives up on an unknown outcome: the task becomes ``interrupted``."""
+    async with db.execute(
+        f"UPDATE tasks SET state = 'interrupted', result = ?, finished_at = coalesce("
+        f"finished_at, {NOW}) WHERE id = ? AND state = 'unknown' RETURNING id",
+        (result, task_id),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def insert_retry(db: aiosqlite.Connection, row: Row, priority: int, queued_by: str) -> int:
+    cursor = await db.execute(
+        "INSERT INTO tasks (kind, target_kind, target_key, server, args, priority, idempotent,"
+        " max_attempts, batch_id, schedule_id, retry_of, queued_by, created_at)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, {NOW})",
+        (
+            row["kind"],
+            row["target_kind"],
+            row["target_key"],
+            row["server"],
+            row["args"],
+            priority,
+            row["idempotent"],
+            row["max_attempts"],
+            row["batch_id"],
+            row["id"],
+            queued_by,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
+
+
+# ---------------------------------------------------------------------------
+# Recovery
+# ---------------------------------------------------------------------------
+
+
+async def orphaned(
+    db: aiosqlite.Connection, *, dead_workers_prefix: str | None, me: str
+) -> list[Row]:
+    """Running tasks whose lease expired, or whose worker is known dead.
+
+    ``dead_workers_prefix`` (``"host:"``) names the workers of this host: the caller holds
+    the store's worker lock on this host, so any other worker of this host is gone.
+    """
+    sql = _SELECT + f" WHERE state = 'running' AND (lease_until < {NOW}"
+    args: list[object] = []
+    if dead_workers_prefix is not None:
+        sql += " OR (substr(worker, 1, ?) = ? AND worker != ?)"
+        args += [len(dead_workers_prefix), dead_workers_prefix, me]
+    return await _rows(db, sql + ") ORDER BY id", args)
+
+
+async def unknown_due(db: aiosqlite.Connection, limit: int = 50) -> list[Row]:
+    """Tasks of unknown outcome that are due for another look at the target's record."""
+    return await _rows(
+        db,
+        _SELECT + f" WHERE state = 'unknown' AND not_before <= {NOW} ORDER BY id LIMIT ?",
+        (limit,),
+    )
+
+
+async def take_over(
+    db: aiosqlite.Connection,
+    row: Row,
+    worker: str,
+    lease: float,
+) -> Row | None:
+    """Make ``worker`` the owner of an orphaned or unknown task, as a new attempt.
+
+    The task stays in (or goes back to) ``running``, so its target stays held; only the
+    exact row seen (same worker, attempt and state) is taken, so two recoverers never
+    both succeed.
+    """
+    return await _one(
+        db,
+        f"UPDATE tasks SET state = 'running', worker = ?, attempt = attempt + 1,"
+        f" lease_until = {NOW} + ?, cancel_requested = 0, finished_at = NULL"
+        " WHERE id = ? AND attempt = ? AND state = ? AND worker IS ?"
+        f" RETURNING {COLUMNS}",
+        (worker, lease, row["id"], row["attempt"], row["state"], row["worker"]),
+    )
+
+
+async def recover_state(
+    db: aiosqlite.Connection,
+    row: Row,
+    state: str,
+    result: str,
+    *,
+    delay: float = 0.0,
+) -> bool:
+    """Move an orphaned running task (exactly as seen in ``row``) to ``state``."""
+    if state == "queued":
+        sql = (
+            f"UPDATE tasks SET state = 'queued', worker = NULL, lease_until = NULL, step = '',"
+            f" result = ?, not_before = {NOW} + ?"
+        )
+        args: list[object] = [result, delay]
+    else:
+        sql = f"UPDATE tasks SET state = ?, result = ?, lease_until = NULL, finished_at = {NOW}"
+        args = [state, result]
+    async with db.execute(
+        sql + " WHERE id = ? AND attempt = ? AND state = ? AND worker IS ? RETURNING id",
+        (*args, row["id"], row["attempt"], row["state"], row["worker"]),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def park_unknown(
+    db: aiosqlite.Connection, task_id: int, worker: str, attempt: int, delay: float, result: str
+) -> bool:
+    """End a task this worker runs as ``unknown``, to be looked at again after ``delay``."""
+    async with db.execute(
+        f"UPDATE tasks SET state = 'unknown', result = ?, not_before = {NOW} + ?,"
+        f" finished_at = {NOW}, lease_until = NULL"
+        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
+        (result, delay, task_id, worker, attempt),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+# ---------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------
+
+_STEP_COLUMNS: Final = (
+    "task_id, attempt, idx, name, state, detached, run_attempt, started_at, finished_at, detail"
+)
+
+
+async def step_started(
+    db: aiosqlite.Connection,
+    task_id: int,
+    attempt: int,
+    idx: int,
+    name: str,
+    *,
+    detached: bool,
+    run_attempt: int,
+) -> None:
+    await db.execute(
+        f"INSERT OR REPLACE INTO task_steps ({_STEP_COLUMNS})"
+        f" VALUES (?, ?, ?, ?, 'running', ?, ?, {NOW}, NULL, '')",
+        (task_id, attempt, idx, name, int(detached), run_attempt),
+    )
+
+
+async def step_ended(
+    db: aiosqlite.Connection, task_id: int, attempt: int, idx: int, state: str, detail: str = ""
+) -> None:
+    await db.execute(
+        f"UPDATE task_steps SET state = ?, detail = ?, finished_at = coalesce(finished_at, {NOW})"
+        " WHERE task_id = ? AND attempt = ? AND idx = ?",
+        (state, detail, task_id, attempt, idx),
+    )
+
+
+async def steps(db: aiosqlite.Connection, task_id: int, attempt: int | None = None) -> list[Row]:
+    if attempt is None:
+        return await _rows(
+            db,
+            f"SELECT {_STEP_COLUMNS} FROM task_steps WHERE task_id = ? ORDER BY attempt, idx",
+            (task_id,),
+        )
+    return await _rows(
+        db,
+        f"SELECT {_STEP_COLUMNS} FROM task_steps WHERE task_id = ? AND attempt = ? ORDER BY idx",
+        (task_id, attempt),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Retention
+# ---------------------------------------------------------------------------
+
+
+async def prune(db: aiosqlite.Connection, *, keep_per_target: int, failed_days: int) -> int:
+    """Delete finished tasks (with their steps and logs) beyond retention; how many.
+
+    Kept: the last ``keep_per_target`` finished tasks of each target, and every failed,
+    interrupted or unknown task younger than ``failed_days`` days. Queued and running
+    tasks are never touched.
+    """
+    cursor = await db.execute(
+        f"""
+        DELETE FROM tasks WHERE id IN (
+            SELECT id FROM (
+                SELECT id, state, finished_at, row_number() OVER (
+                    PARTITION BY target_kind, target_key ORDER BY id DESC) AS rank
+                  FROM tasks
+                 WHERE state IN ('succeeded', 'failed', 'cancelled', 'interrupted')
+            )
+             WHERE rank > ?
+               AND NOT (state IN ('failed', 'interrupted')
+                        AND coalesce(finished_at, 0) > {NOW} - ? * 86400.0)
+        )
+        """,
+        (keep_per_target, failed_days),
+    )
+    await db.execute(
+        "DELETE FROM batches WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = batches.id)"
+        " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.last_batch = batches.id)"
+    )
+    return cursor.rowcount
+
+
+def chunks(items: Iterable[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    batch: list[int] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
