@@ -94,7 +94,7 @@ def run() -> Section:
         inv = tmpdir / "fleet.yaml"
         generate(inv)
         size_mb = inv.stat().st_size / 1e6
-        first, out1 = cli(env, "inventory", "apply", str(inv))
+        first, _ = cli(env, "inventory", "apply", str(inv))
         second, out2 = cli(env, "inventory", "apply", str(inv))
         dry, _ = cli(env, "inventory", "apply", str(inv), "--dry-run")
         export, _ = cli(env, "inventory", "export", str(tmpdir / "out.yaml"))

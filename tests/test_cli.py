@@ -46,7 +46,8 @@ def test_version_and_help_list_every_command(env: dict[str, str]) -> None:
 
 def test_first_run_creates_private_store_with_localhost(env: dict[str, str], tmp_path: Path) -> None:
     out = cockpit(env, "server", "list").stdout
-    name, address, transport, environment, services, health = out.strip().split("\t")
+    name, address, transport, _environment, _services, health = out.strip().split("\t")
+    assert health == "unknown"
     assert (name, address, transport) == ("localhost", "127.0.0.1:22", "local")
     store = tmp_path / "data" / "cockpit" / "cockpit.db"
     assert stat.S_IMODE(store.stat().st_mode) == 0o600

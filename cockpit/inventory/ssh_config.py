@@ -252,7 +252,7 @@ def _expand_tilde(text: str, home: Path) -> str | None:
     else:
         try:
             base = pwd.getpwnam(head).pw_dir
-        except KeyError:
+        except (KeyError, ValueError):  # no such user, or a name no user can have (NUL)
             return None
     return base + (sep + rest if sep else "")
 
