@@ -11,6 +11,7 @@ TEST_PACKAGES=(
     postgresql postgresql-client
     tmux tcsh rsync iptables sqlite3
     apache2 openssl lego pebble
+    mawk gawk
 )
 
 say() { printf '==> %s\n' "$*"; }
