@@ -1,30 +1,49 @@
 """Cockpit's TUI. :func:`make_app` builds it, for the ``cockpit`` command and the tests alike.
 
-The app opens on the servers view. Views form a stack (shown as breadcrumbs):
-``enter`` drills down, ``esc`` goes back, ``:`` opens a view by name (going back to it
-if it is already open), ``1``–``4`` are shortcuts to the main views. Every core call
-runs in a worker; a failed one becomes a notification (:meth:`CockpitApp.on_worker_failed`),
-never a crash.
+The app opens on the servers view (the overview, ``0``, answers "is anything wrong?";
+it becomes the first view once health checks and failed tasks feed it). Views form a
+stack (shown as breadcrumbs): ``enter`` drills down, ``esc`` goes back, ``:`` opens a
+view by name with a scope and a filter (going back to it if it is already open),
+``0``–``5`` are shortcuts to the main views, ctrl+p opens the command palette. Every
+core call runs in a worker; a failed one becomes a notification
+(:meth:`CockpitApp.on_worker_failed`), never a crash. In read-only mode every action
+that changes something is refused with a notification (:meth:`CockpitApp.allow_change`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, cast
 
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import Input
+from textual.worker import Worker, WorkerCancelled, WorkerState
+from textual.worker import WorkerFailed as WorkerError
 
 from cockpit.core import Cockpit
-from cockpit.messages import OpenView, Scope, ViewName, WorkerFailed
+from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
+from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import ViewScreen
 from cockpit.screens.clients import ClientsScreen
-from cockpit.screens.command import CommandError, parse_command
+from cockpit.screens.command import (
+    TASK_STATES,
+    CommandError,
+    Names,
+    ParsedCommand,
+    parse_command,
+    resolve_view_arguments,
+)
+from cockpit.screens.confirm import ConfirmTaskScreen
 from cockpit.screens.help import HelpScreen, describe_bindings
+from cockpit.screens.overview import OverviewScreen
+from cockpit.screens.palette import ActionProvider, EntityProvider
 from cockpit.screens.platforms import PlatformsScreen
 from cockpit.screens.resource import ResourceScreen
 from cockpit.screens.servers import ServersScreen
@@ -37,11 +56,16 @@ from cockpit.widgets.resource_table import ResourceTable
 __all__ = ["CockpitApp", "known_binding_ids", "make_app"]
 
 _VIEWS: Mapping[str, type[ResourceScreen]] = {
+    "overview": OverviewScreen,
     "servers": ServersScreen,
     "platforms": PlatformsScreen,
     "sites": SitesScreen,
     "clients": ClientsScreen,
+    "backups": BackupsScreen,
 }
+
+#: Shown for ``:tasks`` while the core has no task API.
+TASKS_PENDING = "the tasks view arrives with the task engine"
 
 
 class CockpitApp(App[None]):
@@ -56,7 +80,14 @@ class CockpitApp(App[None]):
     CockpitApp:nocolor ResourceTable > .resource-table--tone-prod { text-style: bold underline; }
     CockpitApp:nocolor ResourceTable > .resource-table--cursor { text-style: bold reverse; }
     CockpitApp:nocolor CockpitHeader > .header--env-prod { text-style: bold underline; }
+    CockpitApp:nocolor CockpitHeader > .header--marked { text-style: bold reverse; }
+    CockpitApp:nocolor ResourceTable > .resource-table--marked { text-style: bold; }
     """
+
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {
+        EntityProvider,
+        ActionProvider,
+    }
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -64,10 +95,16 @@ class CockpitApp(App[None]):
         Binding("question_mark", "help", "Help", id="app.help"),
         # Priority: runs before the next key is dispatched, so ":sites" typed fast works.
         Binding("colon", "command", "Command", priority=True, id="app.command"),
-        Binding("1", "view('servers')", "Servers", show=False, id="view.servers"),
-        Binding("2", "view('platforms')", "Platforms", show=False, id="view.platforms"),
-        Binding("3", "view('sites')", "Sites", show=False, id="view.sites"),
-        Binding("4", "view('clients')", "Clients", show=False, id="view.clients"),
+        # Priority, like ":": "3" opens the sites view before the next key is dispatched,
+        # so "3/golf" typed in one go filters the sites (digits are text in an input).
+        Binding("0", "view('overview')", "Overview", show=False, priority=True, id="view.overview"),
+        Binding("1", "view('servers')", "Servers", show=False, priority=True, id="view.servers"),
+        Binding(
+            "2", "view('platforms')", "Platforms", show=False, priority=True, id="view.platforms"
+        ),
+        Binding("3", "view('sites')", "Sites", show=False, priority=True, id="view.sites"),
+        Binding("4", "view('clients')", "Clients", show=False, priority=True, id="view.clients"),
+        Binding("5", "view('backups')", "Backups", show=False, priority=True, id="view.backups"),
     ]
 
     #: Seconds during which the same error is not notified twice.
@@ -88,8 +125,15 @@ class CockpitApp(App[None]):
         self.read_only = read_only
         #: The filter of each view, remembered for the session (view key → filter).
         self.view_filters: dict[str, str] = {}
+        #: What the command line can refer to (refreshed when it opens).
+        self.names = Names(themes=tuple(themes.cockpit_names))
         self.unknown_binding_ids: list[str] = []
         self._last_error: tuple[str, float] | None = None
+        self._held_keys: list[events.Key] = []
+        self._held_since = 0.0
+        self._key_in_flight: events.Key | None = None
+        self._key_in_flight_since = 0.0
+        self._key_timer: Timer | None = None
         for name in themes.cockpit_names:
             self.register_theme(themes.get(name))
         self.theme = themes.get(theme).name
@@ -97,6 +141,80 @@ class CockpitApp(App[None]):
             known = known_binding_ids()
             self.unknown_binding_ids = sorted(k for k in keymap if k not in known)
             self.set_keymap(dict(keymap))
+
+    # -- keys, in order -------------------------------------------------------------------
+    #
+    # Textual forwards a key to the focused widget and resolves its bindings when it
+    # bubbles back to the app, a few messages later; the next key may be forwarded
+    # before that, to a view the first key is about to replace, or to a view still being
+    # built, where it is lost. Keys typed in one go (a paste, tmux send-keys, a fast
+    # typist: "3jj␣", "3/golf", "enter j") are therefore dispatched one at a time: a key
+    # waits until the one before it has been handled (it bubbled to the app, or a widget
+    # consumed it) and until the current view is ready for keys.
+
+    #: Held keys wait this long at most for a view to get ready.
+    KEY_HOLD_LIMIT: ClassVar[float] = 2.0
+    #: A key whose end was not seen (a widget stopped it on the way up) is done after this.
+    KEY_FLIGHT_LIMIT: ClassVar[float] = 0.25
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._held_keys or self._key_in_flight is not None or not self._screen_ready():
+                if not self._held_keys:
+                    self._held_since = time.monotonic()
+                self._held_keys.append(event)
+                self._watch_keys()
+                return
+            await self._dispatch_key(event)
+            return
+        await super().on_event(event)
+
+    async def _dispatch_key(self, event: events.Key) -> None:
+        target = self.focused or self.screen
+        await super().on_event(event)  # a priority binding, or forwarded to ``target``
+        if event.is_forwarded:
+            self._key_in_flight = event
+            self._key_in_flight_since = time.monotonic()
+            target.call_later(self._key_reached, event)
+            self._watch_keys()
+
+    def _key_reached(self, event: events.Key) -> None:
+        """The focused widget has handled ``event``: done, unless it bubbles on to the app."""
+        if self._key_in_flight is event and event._stop_propagation:
+            self._key_done()
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Runs before App._on_key resolves the bindings: the next key goes after those.
+        if event is self._key_in_flight:
+            self._key_done()
+
+    def _key_done(self) -> None:
+        self._key_in_flight = None
+        if self._held_keys:
+            self.call_after_refresh(self._release_keys)
+
+    def _screen_ready(self) -> bool:
+        screen = self.screen
+        if not screen.is_mounted:
+            return False
+        return not isinstance(screen, ViewScreen) or screen.ready_for_keys()
+
+    def _watch_keys(self) -> None:
+        if self._key_timer is None:
+            self._key_timer = self.set_interval(0.01, self._release_keys)
+
+    async def _release_keys(self) -> None:
+        now = time.monotonic()
+        if self._key_in_flight is not None and now - self._key_in_flight_since > (
+            self.KEY_FLIGHT_LIMIT
+        ):
+            self._key_in_flight = None
+        overdue = now - self._held_since > self.KEY_HOLD_LIMIT
+        while self._held_keys and self._key_in_flight is None and (overdue or self._screen_ready()):
+            await self._dispatch_key(self._held_keys.pop(0))
+        if not self._held_keys and self._key_in_flight is None and self._key_timer is not None:
+            self._key_timer.stop()
+            self._key_timer = None
 
     def get_default_screen(self) -> Screen[None]:
         return ServersScreen()
@@ -135,8 +253,10 @@ class CockpitApp(App[None]):
             screen = _VIEWS[view](scope=scope, filter_text=filter_text)
         for existing in reversed(self.screen_stack):
             if isinstance(existing, ViewScreen) and existing.view_key == screen.view_key:
-                if existing is not self.screen:
-                    existing.pop_until_active()
+                # Popped now, not on the next loop turn: a key typed right after "1"
+                # goes to the view it opened.
+                while self.screen is not existing and len(self.screen_stack) > 1:
+                    self.pop_screen()
                 if filter_text is not None and isinstance(existing, ResourceScreen):
                     existing.apply_filter(filter_text)
                 return
@@ -151,11 +271,20 @@ class CockpitApp(App[None]):
         if view in _VIEWS:
             self.open_view(cast(ViewName, view))
 
+    def marks_table(self, screen: Screen[object] | None = None) -> ResourceTable | None:
+        """The markable list of ``screen`` (default: the current one), if it has one."""
+        screen = screen if screen is not None else self.screen
+        if isinstance(screen, ResourceScreen) and screen.MARKABLE and screen.is_mounted:
+            return screen.table
+        return None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("view", "help", "command") and isinstance(self.screen, ModalScreen):
             return False
         if action == "command":  # ":" is text while an input has the focus
             return isinstance(self.screen, ViewScreen) and not isinstance(self.focused, Input)
+        if action == "view":  # so are digits
+            return not isinstance(self.focused, Input)
         return True
 
     # -- help and the command prompt -------------------------------------------------------
@@ -172,8 +301,29 @@ class CockpitApp(App[None]):
         if isinstance(screen, ViewScreen):
             screen.open_command()
 
+    def scope_kinds(self, view: str) -> tuple[ScopeKind, ...]:
+        """The scopes a view takes on the command line (``:sites prod``)."""
+        screen = _VIEWS.get(view)
+        return screen.SCOPES if screen is not None else ()
+
+    def command_names(self) -> Names:
+        return self.names
+
+    @work(name="reading names", group="names", exclusive=True, exit_on_error=False)
+    async def refresh_names(self) -> None:
+        """Read the names the command line completes and resolves."""
+        cockpit = self.cockpit
+        servers = await cockpit.servers()
+        self.names = Names(
+            environments=frozenset(s.environment for s in servers),
+            servers=frozenset(s.name for s in servers),
+            platforms=frozenset(p.name for p in await cockpit.platforms()),
+            clients=frozenset(c.name for c in await cockpit.clients()),
+            themes=tuple(self.themes.cockpit_names),
+        )
+
     def run_command(self, line: str | None) -> None:
-        """Run a ``:`` command line (``servers``, ``sites wp``, ``theme NAME``, ``q``…)."""
+        """Run a ``:`` command line (``sites prod /wp``, ``theme NAME``, ``q``…)."""
         try:
             parsed = parse_command(line or "")
         except CommandError as exc:
@@ -187,8 +337,51 @@ class CockpitApp(App[None]):
             self.action_help()
         elif parsed.name == "theme":
             self.switch_theme(parsed.argument)
+        elif parsed.name == "tasks":
+            self._tasks_command(parsed)
         else:
-            self.open_view(cast(ViewName, parsed.name), filter_text=parsed.argument or None)
+            self._view_command(parsed)
+
+    def _tasks_command(self, parsed: ParsedCommand) -> None:
+        state = parsed.argument.lower()
+        if state and state not in TASK_STATES:
+            self.notify(
+                f"no task state {state!r}; states: {', '.join(TASK_STATES)}",
+                title="Command",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.notify(TASKS_PENDING, title="Tasks", markup=False)
+
+    @work(name="running the command", group="command", exit_on_error=False)
+    async def _view_command(self, parsed: ParsedCommand) -> None:
+        view = parsed.name
+        if parsed.words:  # names may have changed since the prompt opened
+            try:
+                await self.refresh_names().wait()
+            except (WorkerError, WorkerCancelled):
+                return  # the failure to read them is reported on its own
+        try:
+            scope, filt = resolve_view_arguments(view, self.scope_kinds(view), parsed, self.names)
+        except CommandError as exc:
+            self.notify(str(exc), title="Command", severity="error", markup=False)
+            return
+        self.open_view(cast(ViewName, view), scope=scope, filter_text=filt)
+
+    def allow_change(self, what: str) -> bool:
+        """Whether an action that changes something may run; in read-only mode it may not,
+        and the user is told why (a key that silently does nothing is a bug report)."""
+        if not self.read_only:
+            return True
+        self.notify(
+            f"{what} is disabled: Cockpit is read-only (--read-only or read_only: true "
+            "in the config)",
+            title="Read-only",
+            severity="warning",
+            markup=False,
+        )
+        return False
 
     def switch_theme(self, name: str) -> None:
         try:
@@ -199,6 +392,12 @@ class CockpitApp(App[None]):
         self.theme = theme.name
 
     # -- errors ------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (a ``:`` command, reading names) fail into a notification;
+        a screen's workers are reported by the screen."""
+        if event.state is WorkerState.ERROR and event.worker.node is self:
+            self.post_message(WorkerFailed.from_worker(event.worker))
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
         """The one place a failed worker ends up: a visible error, the app keeps running."""
@@ -232,6 +431,7 @@ def known_binding_ids() -> set[str]:
             HelpScreen,
             PromptBar,
             SiteScreen,
+            ConfirmTaskScreen,
             *_VIEWS.values(),
         ]
     )

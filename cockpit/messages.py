@@ -8,17 +8,21 @@ from typing import Any, Literal
 from textual.message import Message
 from textual.worker import Worker
 
-__all__ = ["OpenView", "Scope", "ViewName", "WorkerFailed"]
+__all__ = ["OpenView", "Scope", "ScopeKind", "ViewName", "WorkerFailed"]
 
-#: The resource views the app can open.
-ViewName = Literal["servers", "platforms", "sites", "clients", "site"]
+#: The views the app can open (``site`` is one site's detail, opened with its domain).
+ViewName = Literal["overview", "servers", "platforms", "sites", "clients", "backups", "site"]
+
+#: What a list can be narrowed to (see :class:`Scope`).
+ScopeKind = Literal["server", "platform", "client", "environment", "status"]
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a drilled-down view is narrowed to: the sites of one server, platform, client."""
+    """What a drilled-down view is narrowed to: the sites of one server, platform, client,
+    environment or status (``:sites prod``), the platforms of one server."""
 
-    kind: Literal["server", "platform", "client"]
+    kind: ScopeKind
     name: str
 
     def __str__(self) -> str:

@@ -1,12 +1,14 @@
 """What every view shares: the header with breadcrumbs, the ``:`` command line, the
-footer, going back, and turning a failed worker into :class:`~cockpit.messages.WorkerFailed`
-for the app's central handler."""
+footer, going back, read-only guards, and turning a failed worker into
+:class:`~cockpit.messages.WorkerFailed` for the app's central handler."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -16,7 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from cockpit import __version__
 from cockpit.messages import WorkerFailed
-from cockpit.screens.command import command_suggester
+from cockpit.screens.command import CommandSuggester
 from cockpit.widgets.header import CockpitHeader
 from cockpit.widgets.prompt import PromptBar
 
@@ -24,9 +26,35 @@ if TYPE_CHECKING:
     from cockpit.app import CockpitApp
     from cockpit.core import Cockpit
 
-__all__ = ["ViewScreen"]
+__all__ = ["ViewScreen", "changing"]
 
-COMMAND_HINT = "servers · sites [text] · platforms · clients · theme NAME · q   (tab completes)"
+COMMAND_HINT = (
+    "sites prod /wp · servers · pf · overview · backups · theme NAME · q  (tab completes)"
+)
+
+P = ParamSpec("P")
+S = TypeVar("S", bound="ViewScreen")
+
+
+def changing(
+    what: str,
+) -> Callable[[Callable[Concatenate[S, P], None]], Callable[Concatenate[S, P], None]]:
+    """Mark an action as one that changes something (queues a task, edits the inventory).
+
+    In read-only mode it does not run: the user gets a notification saying why, instead
+    of a key that silently does nothing. ``what`` names the action in that notification.
+    """
+
+    def decorate(action: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, P], None]:
+        def guarded(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            if self.cockpit_app.allow_change(what):
+                action(self, *args, **kwargs)
+
+        functools.update_wrapper(guarded, action)
+        guarded.__cockpit_changing__ = what  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
 
 
 class ViewScreen(Screen[None]):
@@ -37,7 +65,8 @@ class ViewScreen(Screen[None]):
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="view.refresh"),
     ]
 
-    #: Actions that change something: disabled (and hidden) in read-only mode.
+    #: Actions that change something but are not decorated with :func:`changing`:
+    #: disabled (and hidden) in read-only mode.
     CHANGING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
 
     @property
@@ -62,6 +91,11 @@ class ViewScreen(Screen[None]):
         """What has the focus when no prompt has it."""
         return None
 
+    def ready_for_keys(self) -> bool:
+        """Whether keys can act on this view yet; until then the app holds them (briefly),
+        so what is typed right after opening a view is not lost."""
+        return self.focused is not None
+
     # -- composition ---------------------------------------------------------------------
 
     def compose_header(self) -> ComposeResult:
@@ -72,13 +106,18 @@ class ViewScreen(Screen[None]):
             read_only=app.read_only,
             crumbs=self.breadcrumbs(),
         )
-        words = [f"theme {name}" for name in app.themes.cockpit_names]
-        yield PromptBar(
-            ":", placeholder=COMMAND_HINT, suggester=command_suggester(words), id="command-bar"
-        )
+        suggester = CommandSuggester(app.command_names, app.scope_kinds)
+        yield PromptBar(":", placeholder=COMMAND_HINT, suggester=suggester, id="command-bar")
+
+    #: Below this width the footer drops its spacing, so ": Command" still shows at 80.
+    COMPACT_FOOTER_BELOW: ClassVar[int] = 100
 
     def compose_footer(self) -> ComposeResult:
-        yield Footer()
+        yield Footer(compact=self.app.size.width < self.COMPACT_FOOTER_BELOW)
+
+    def on_resize(self, event: events.Resize) -> None:
+        for footer in self.query(Footer):
+            footer.compact = event.size.width < self.COMPACT_FOOTER_BELOW
 
     def breadcrumbs(self) -> tuple[str, ...]:
         stack = [s for s in self.app.screen_stack if isinstance(s, ViewScreen)]
@@ -95,6 +134,10 @@ class ViewScreen(Screen[None]):
         for header in self.query(CockpitHeader):
             header.environment = environment
 
+    def set_marked(self, count: int) -> None:
+        for header in self.query(CockpitHeader):
+            header.marked = count
+
     # -- the command line ------------------------------------------------------------------
 
     @property
@@ -107,6 +150,7 @@ class ViewScreen(Screen[None]):
 
     def open_command(self) -> None:
         self.command_bar.open()
+        self.cockpit_app.refresh_names()
 
     def _leave_prompt(self, bar: PromptBar, *, keep_visible: bool = False) -> None:
         bar.close(keep_visible=keep_visible)

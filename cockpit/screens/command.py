@@ -1,23 +1,43 @@
-"""``:``: the command line of every view, k9s style, with aliases and completion.
+"""``:``: the command line of every view, k9s style, with aliases, arguments and completion.
 
-``:servers`` (``:srv``), ``:sites`` (``:s``) with an optional filter, ``:platforms``
-(``:pf``), ``:clients``, ``:theme NAME``, ``:help``, ``:q``.
+::
+
+    :sites                    every site                 (:s, :site)
+    :sites prod /wp           the sites of environment prod whose domain holds "wp"
+    :sites disabled           sites by status; also a server, platform or client name
+    :sites client=acme /~^a   explicit scopes (env=, server=, platform=, client=, status=)
+    :servers staging          (:srv)      :platforms web1     (:pf)
+    :clients   :backups (:bk)   :overview (:ov, :dash)
+    :tasks failed             (:t) reserved for the task engine
+    :theme NAME   :help (:h)   :q
+
+A view command takes at most one *scope* word and a ``/filter`` (everything after the
+``/``, as typed in the view's filter bar: ``text``, ``~regex``, ``!`` inverts). A bare word
+is tried, in the view's order, as a status, an environment, a server, a platform and a
+client; a word that names none of them is taken as the filter (``:sites golf`` filters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester
+
+from cockpit.messages import Scope, ScopeKind
+from cockpit.model import SiteStatus
 
 __all__ = [
     "COMMANDS",
+    "TASK_STATES",
     "Command",
     "CommandError",
+    "CommandSuggester",
+    "Names",
     "ParsedCommand",
-    "command_suggester",
     "parse_command",
+    "resolve_view_arguments",
 ]
 
 
@@ -27,19 +47,46 @@ class Command:
     aliases: tuple[str, ...]
     help: str
     takes_argument: bool = False
+    view: bool = False  # opens a list view (takes a scope and a /filter)
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("servers", ("srv", "server"), "list the servers"),
-    Command("platforms", ("pf", "platform"), "list the platforms"),
-    Command("sites", ("s", "site"), "list the sites (:sites TEXT filters)", takes_argument=True),
-    Command("clients", ("client", "cl"), "list the clients"),
+    Command("overview", ("ov", "dash", "dashboard"), "is anything wrong?", view=True),
+    Command("servers", ("srv", "server"), "list the servers (:srv ENV)", view=True),
+    Command("platforms", ("pf", "platform"), "list the platforms (:pf SERVER)", view=True),
+    Command("sites", ("s", "site"), "list the sites (:sites prod /wp)", view=True),
+    Command("clients", ("client", "cl"), "list the clients", view=True),
+    Command("backups", ("bk", "backup"), "list the backups", view=True),
+    Command("tasks", ("t", "task"), "list tasks (:tasks failed)", takes_argument=True),
     Command("theme", (), "switch theme (:theme NAME)", takes_argument=True),
     Command("help", ("h",), "show the keys of this view"),
     Command("quit", ("q", "q!", "exit"), "quit Cockpit"),
 )
 
 _BY_WORD = {word: c for c in COMMANDS for word in (c.name, *c.aliases)}
+
+#: The states a task can be in (``:tasks failed``); the engine's TaskState values.
+TASK_STATES: Final = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "interrupted",
+    "unknown",
+)
+
+_SCOPE_WORDS: Final[dict[str, ScopeKind]] = {
+    "env": "environment",
+    "environment": "environment",
+    "server": "server",
+    "srv": "server",
+    "platform": "platform",
+    "pf": "platform",
+    "client": "client",
+    "status": "status",
+}
+_STATUSES: Final = tuple(s.value for s in SiteStatus)
 
 
 class CommandError(ValueError):
@@ -49,11 +96,19 @@ class CommandError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ParsedCommand:
     command: Command
-    argument: str
+    argument: str  # everything after the command word
+    words: tuple[str, ...] = ()  # the words before a /filter
+    filter: str | None = None  # after the "/", as typed
 
     @property
     def name(self) -> str:
         return self.command.name
+
+
+def _valid_commands() -> str:
+    return ", ".join(
+        f"{c.name} ({', '.join(c.aliases)})" if c.aliases else c.name for c in COMMANDS
+    )
 
 
 def parse_command(line: str) -> ParsedCommand | None:
@@ -64,21 +119,149 @@ def parse_command(line: str) -> ParsedCommand | None:
     word, _, rest = text.partition(" ")
     command = _BY_WORD.get(word.lower())
     if command is None:
-        valid = ", ".join(
-            f"{c.name} ({', '.join(c.aliases)})" if c.aliases else c.name for c in COMMANDS
-        )
-        raise CommandError(f"unknown command {word!r}; commands: {valid}")
+        raise CommandError(f"unknown command {word!r}; commands: {_valid_commands()}")
     argument = rest.strip()
-    if argument and not command.takes_argument:
+    if argument and not (command.takes_argument or command.view):
         raise CommandError(f":{command.name} takes no argument")
-    return ParsedCommand(command, argument)
+    words: tuple[str, ...] = ()
+    filt: str | None = None
+    if command.view:
+        head, slash, tail = argument.partition("/")
+        if slash and head and not head.endswith(" "):
+            # A "/" inside a word ("a/b") is part of it, not the start of a filter.
+            head, filt = argument, None
+        elif slash:
+            filt = tail
+        words = tuple(head.split())
+    return ParsedCommand(command, argument, words, filt)
 
 
-def completions(extra: Iterable[str] = ()) -> list[str]:
-    words = [c.name for c in COMMANDS] + [a for c in COMMANDS for a in c.aliases if len(a) > 2]
-    return [*words, *extra]
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The names a command line can refer to (a snapshot of the inventory)."""
+
+    environments: frozenset[str] = frozenset()
+    servers: frozenset[str] = frozenset()
+    platforms: frozenset[str] = frozenset()
+    clients: frozenset[str] = frozenset()
+    themes: tuple[str, ...] = ()
+
+    def of(self, kind: ScopeKind) -> Iterable[str]:
+        if kind == "status":
+            return _STATUSES
+        return {
+            "environment": self.environments,
+            "server": self.servers,
+            "platform": self.platforms,
+            "client": self.clients,
+        }[kind]
 
 
-def command_suggester(extra: Sequence[str] = ()) -> SuggestFromList:
-    """Completion for the command line (``tab`` or ``→`` takes it)."""
-    return SuggestFromList(completions(extra), case_sensitive=False)
+def _kind_words(kinds: Sequence[ScopeKind]) -> str:
+    shown = {"environment": "env"}
+    return ", ".join(f"{shown.get(k, k)}=NAME" for k in kinds)
+
+
+def resolve_view_arguments(
+    view: str, kinds: Sequence[ScopeKind], parsed: ParsedCommand, names: Names
+) -> tuple[Scope | None, str | None]:
+    """The scope and the filter of a view command (``:sites prod /wp``).
+
+    A bare word that names nothing the view can be narrowed to becomes the filter (when
+    no ``/filter`` was given); an explicit ``kind=name`` must name something that exists.
+    """
+    scope: Scope | None = None
+    filt = parsed.filter
+    loose: list[str] = []
+    for word in parsed.words:
+        kind_word, eq, name = word.partition("=")
+        found: Scope | None = None
+        if eq:
+            kind = _SCOPE_WORDS.get(kind_word.lower())
+            if kind is None or kind not in kinds:
+                valid = _kind_words(kinds) or "no scope"
+                raise CommandError(f":{view} takes {valid}, not {kind_word}=")
+            known = names.of(kind)
+            if name not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                raise CommandError(f"no {kind} {name!r}; {kind}s: {listed}")
+            found = Scope(kind, name)
+        else:
+            for kind in kinds:
+                if word in names.of(kind):
+                    found = Scope(kind, word)
+                    break
+        if found is None:
+            loose.append(word)
+            continue
+        if scope is not None:
+            raise CommandError(f"one scope at a time: {scope.name} and {found.name}")
+        scope = found
+    if loose:
+        if filt is not None or len(loose) > 1:
+            what = _kind_words(kinds) or "no scope"
+            raise CommandError(f":{view}: {' '.join(loose)!r} names nothing ({what}; /filter)")
+        filt = loose[0]
+    return scope, filt
+
+
+# -- completion ---------------------------------------------------------------------------
+
+
+def _first(prefix: str, candidates: Iterable[str]) -> str | None:
+    low = prefix.lower()
+    for candidate in candidates:
+        if candidate.lower().startswith(low) and len(candidate) > len(prefix):
+            return candidate
+    return None
+
+
+class CommandSuggester(Suggester):
+    """Completes the command word, then its argument: scopes of a view (statuses,
+    environments, servers, platforms, clients), theme names, task states.
+
+    ``names`` is called for every suggestion, so completion follows the inventory;
+    ``kinds`` gives the scopes a view takes.
+    """
+
+    def __init__(
+        self,
+        names: Callable[[], Names],
+        kinds: Callable[[str], Sequence[ScopeKind]] = lambda view: (),
+    ) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names = names
+        self.kinds = kinds
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if " " not in value:
+            words = [c.name for c in COMMANDS] + [a for c in COMMANDS for a in c.aliases]
+            return _first(value, words)
+        head, _, _ = value.partition(" ")
+        command = _BY_WORD.get(head.lower())
+        if command is None:
+            return None
+        last = value.rsplit(" ", 1)[1]
+        if last.startswith("/"):
+            return None
+        names = self.names()
+        candidates: list[str] = []
+        if command.name == "theme":
+            candidates = list(names.themes)
+        elif command.name == "tasks":
+            candidates = list(TASK_STATES)
+        elif command.view:
+            kind_word, eq, rest = last.partition("=")
+            kinds = self.kinds(command.name)
+            if eq:
+                kind = _SCOPE_WORDS.get(kind_word.lower())
+                if kind is None or kind not in kinds:
+                    return None
+                found = _first(rest, sorted(names.of(kind)))
+                return value[: len(value) - len(rest)] + found if found else None
+            for kind in kinds:
+                candidates.extend(sorted(names.of(kind)))
+        found = _first(last, candidates)
+        if found is None:
+            return None
+        return value + found[len(last) :]

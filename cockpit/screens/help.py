@@ -15,6 +15,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from cockpit.widgets.scrolling import scroll, scroll_bindings
+
 __all__ = ["HelpScreen", "KeyHelp", "describe_bindings"]
 
 
@@ -45,10 +47,16 @@ def describe_bindings(app: App[Any], active: Mapping[str, ActiveBinding]) -> lis
     ids: dict[tuple[str, str, str], str | None] = {}
     for active_binding in active.values():
         binding = active_binding.binding
-        if binding.system or not active_binding.enabled or not (binding.id or binding.show):
+        palette = binding.action == "command_palette"
+        if (
+            binding.system
+            or not active_binding.enabled
+            or not (binding.id or binding.show or palette)
+        ):
             continue
         group = _group(active_binding.node)
-        key = (group, binding.action, binding.description or binding.action)
+        description = "Command palette" if palette else binding.description or binding.action
+        key = (group, binding.action, description)
         merged.setdefault(key, []).append(app.get_key_display(binding))
         ids[key] = binding.id
     order = {"View": 0, "List": 1, "Global": 2}
@@ -88,8 +96,7 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "close", "Close", id="help.close"),
-        Binding("j,down", "scroll('down')", "Down", show=False, id="help.down"),
-        Binding("k,up", "scroll('up')", "Up", show=False, id="help.up"),
+        *scroll_bindings("help"),
     ]
 
     DEFAULT_CSS = """
@@ -123,9 +130,5 @@ class HelpScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss()
 
-    def action_scroll(self, direction: str) -> None:
-        scroller = self.query_one(VerticalScroll)
-        if direction == "down":
-            scroller.scroll_down(animate=False)
-        else:
-            scroller.scroll_up(animate=False)
+    def action_scroll(self, how: str) -> None:
+        scroll(self.query_one(VerticalScroll), how)

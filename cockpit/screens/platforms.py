@@ -1,13 +1,21 @@
-"""The platforms view (all, or one server's): ``enter`` opens a platform's sites."""
+"""The platforms view (all, one environment's, or one server's: the server's detail).
+
+``enter`` on a server opens this view narrowed to the server, under the server's summary
+(services, health); ``enter`` on a platform opens its sites.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
-from cockpit.messages import Scope
+from rich.text import Text
+
+from cockpit.messages import Scope, ScopeKind
 from cockpit.model import Platform
-from cockpit.screens.resource import ResourceScreen
-from cockpit.screens.servers import env_tone
+from cockpit.screens.resource import ResourceScreen, ScopeSummary
+from cockpit.screens.servers import env_tone, server_summary
+from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, cell
 
 __all__ = ["PlatformsScreen", "platform_row"]
@@ -29,7 +37,7 @@ def platform_row(platform: Platform, environment: str | None) -> Row:
         key=platform.name,
         cells=(
             cell(platform.name),
-            cell(platform.server),
+            cell(platform.server, env_tone(env) if env else None),
             cell(env or "-", env_tone(env) if env else "muted"),
             cell(platform.type.value),
             cell(platform.release or "-", None if platform.release else "muted"),
@@ -45,19 +53,38 @@ class PlatformsScreen(ResourceScreen):
 
     VIEW = "platforms"
     DEFAULT_SORT = "name"
+    MARKABLE = True
+    SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment", "server")
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
 
     def source(self) -> RowSource:
-        server = self.scope.name if self.scope is not None else None
+        scope = self.scope
+        server = scope.name if scope is not None and scope.kind == "server" else None
+        environment = scope.name if scope is not None and scope.kind == "environment" else None
 
         async def load() -> list[Row]:
             envs = {s.name: s.environment for s in await self.cockpit.servers()}
             platforms = await self.cockpit.platforms(server=server)
+            if environment is not None:
+                platforms = [p for p in platforms if envs.get(p.server) == environment]
             return [platform_row(p, envs.get(p.server)) for p in platforms]
 
         return ListSource(load, COLUMNS)
 
     def open_row(self, row: Row) -> None:
         self.open_view("sites", scope=Scope("platform", row.key))
+
+    async def summary(self) -> ScopeSummary | None:
+        scope = self.scope
+        if scope is None:
+            return None
+        if scope.kind == "environment":
+            return ScopeSummary(Text(f"environment {sanitize(scope.name)}", "bold"), scope.name)
+        server = await self.cockpit.server(scope.name)
+        if server is None:
+            text = Text(f"no server {sanitize(scope.name)} in the store (deleted meanwhile?)")
+            return ScopeSummary(text)
+        health = await self.cockpit.health_of(server.name)
+        return ScopeSummary(server_summary(server, None, health), server.environment)

@@ -1,27 +1,50 @@
-"""A resource list view: the header, a :class:`ResourceTable`, a filter bar, the footer.
+"""A resource list view: the header, an optional summary of what the list is narrowed to,
+a :class:`ResourceTable`, a filter bar, the footer.
 
-Subclasses say which columns, where the rows come from and what ``enter`` opens. The
-filter (``/``; ``!text`` inverts) is remembered per view for the session.
+Subclasses say which columns, where the rows come from, what ``enter`` opens and, for a
+scoped list (a server's platforms, a platform's sites), what the summary shows. The
+filter (``/``: ``text``, ``~regex``, ``!`` inverts) is remembered per view for the session;
+a filter that cannot be applied (a broken regex) is flagged in the bar and the list keeps
+the last good one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
-from cockpit.messages import OpenView, Scope, ViewName
+from cockpit.messages import OpenView, Scope, ScopeKind, ViewName
 from cockpit.screens.base import ViewScreen
+from cockpit.widgets.header import environment_tone
+from cockpit.widgets.marks import Selection
 from cockpit.widgets.prompt import PromptBar
-from cockpit.widgets.resource_table import Column, Query, ResourceTable, Row, RowSource
+from cockpit.widgets.resource_table import (
+    Column,
+    FilterError,
+    Query,
+    ResourceTable,
+    Row,
+    RowSource,
+)
 
-__all__ = ["ResourceScreen"]
+__all__ = ["ResourceScreen", "ScopeSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSummary:
+    """What a scoped list shows above its rows, and the environment it belongs to."""
+
+    text: Text
+    environment: str | None = None
 
 
 class ResourceScreen(ViewScreen):
@@ -31,10 +54,15 @@ class ResourceScreen(ViewScreen):
     AUTO_FOCUS = "#table"
     #: What the filter bar says before anything is typed.
     FILTER_HINT: ClassVar[str] = (
-        "text in any column, or !text to exclude · enter keeps · esc clears"
+        "text · ~regex · !text or !~regex excludes · enter keeps · esc clears"
     )
     #: The sort the list starts with (a column's ``sort`` key).
     DEFAULT_SORT: ClassVar[str | None] = None
+    DEFAULT_DESCENDING: ClassVar[bool] = False
+    #: Whether rows can be marked (rows that are task targets: servers, platforms, sites).
+    MARKABLE: ClassVar[bool] = False
+    #: The scopes ``:VIEW WORD`` accepts (``:sites prod``), in the order a bare word is tried.
+    SCOPES: ClassVar[tuple[ScopeKind, ...]] = ()
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # A priority binding: it runs before the next key is dispatched, so what is typed
@@ -50,14 +78,34 @@ class ResourceScreen(ViewScreen):
             border-title-style: bold;
             border-subtitle-color: $text-muted;
             &:focus { border: round $primary; }
+            &.-env-prod { border: round $error 70%; &:focus { border: round $error; } }
+            &.-env-staging { border: round $warning 70%; &:focus { border: round $warning; } }
+        }
+        & > #summary {
+            height: auto;
+            max-height: 8;
+            padding: 0 1;
+            background: $panel;
+            color: $foreground;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+            display: none;
+            &.-shown { display: block; }
         }
     }
     """
+
+    class SummaryLoaded(Message):
+        def __init__(self, summary: ScopeSummary | None) -> None:
+            self.summary = summary
+            super().__init__()
 
     def __init__(self, *, scope: Scope | None = None, filter_text: str | None = None) -> None:
         super().__init__()
         self.scope = scope
         self._initial_filter = filter_text
+        #: The environment of the scope (a prod server's platforms): the list's accent.
+        self.scope_environment: str | None = None
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -69,6 +117,18 @@ class ResourceScreen(ViewScreen):
 
     def open_row(self, row: Row) -> None:
         """``enter`` on a row (drill down)."""
+
+    async def summary(self) -> ScopeSummary | None:
+        """What the list is narrowed to, shown above it (read in a worker)."""
+        return None
+
+    def filter_problem(self, query: Query) -> str | None:
+        """Why ``query`` cannot be applied to this list (None: it can)."""
+        try:
+            query.check()
+        except FilterError as exc:
+            return str(exc)
+        return None
 
     @property
     def noun(self) -> str:
@@ -97,17 +157,30 @@ class ResourceScreen(ViewScreen):
     def main_widget(self) -> Widget | None:
         return self.table
 
+    def ready_for_keys(self) -> bool:
+        """Once the first rows (or an error) are in: keys move over and mark real rows."""
+        if not super().ready_for_keys():
+            return False
+        table = self.table
+        return table.row_count is not None or table.error is not None
+
     def compose(self) -> ComposeResult:
         remembered = self.cockpit_app.view_filters.get(self.view_key, "")
         text = self._initial_filter if self._initial_filter is not None else remembered
+        query = Query.from_filter(text, sort=self.DEFAULT_SORT, descending=self.DEFAULT_DESCENDING)
+        problem = self.filter_problem(query)
+        if problem is not None:
+            query = Query(sort=self.DEFAULT_SORT, descending=self.DEFAULT_DESCENDING)
         self.cockpit_app.view_filters[self.view_key] = text
         yield from self.compose_header()
+        yield Static("", id="summary", markup=False)
         yield ResourceTable(
             self.columns(),
             self.source(),
-            query=Query.from_filter(text, sort=self.DEFAULT_SORT),
+            query=query,
             empty_text=f"no {self.noun}",
             noun=self.noun,
+            markable=self.MARKABLE,
             id="table",
         )
         bar = PromptBar("/", value=text, placeholder=self.FILTER_HINT, id="filter-bar")
@@ -117,8 +190,31 @@ class ResourceScreen(ViewScreen):
 
     def on_mount(self) -> None:
         self._update_title()
+        if problem := self.filter_problem(Query.from_filter(self.filter_bar.input.value)):
+            self.filter_bar.set_note(problem, error=True)
+        if self.scope is not None and type(self).summary is not ResourceScreen.summary:
+            self.load_summary()
 
-    # -- title, position, environment ----------------------------------------------------
+    # -- the summary -------------------------------------------------------------------------
+
+    @work(name="loading the summary", group="resource-summary", exclusive=True, exit_on_error=False)
+    async def load_summary(self) -> None:
+        self.post_message(self.SummaryLoaded(await self.summary()))
+
+    def on_resource_screen_summary_loaded(self, message: ResourceScreen.SummaryLoaded) -> None:
+        summary = message.summary
+        widget = self.query_one("#summary", Static)
+        widget.set_class(summary is not None, "-shown")
+        widget.update(summary.text if summary is not None else "")
+        env = summary.environment if summary is not None else None
+        self.scope_environment = env
+        tone = environment_tone(env) if env else None
+        self.table.set_class(tone == "prod", "-env-prod")
+        self.table.set_class(tone == "staging", "-env-staging")
+        if env and not self.table.row_count:
+            self.set_environment(env)
+
+    # -- title, position, environment, marks ----------------------------------------------
 
     def _update_title(self) -> None:
         table = self.table
@@ -128,20 +224,31 @@ class ResourceScreen(ViewScreen):
         if filt:
             title += f" /{filt}"
         table.border_title = Text(title)
+        position = ""
         if table.row_count:
-            table.border_subtitle = f"{table.cursor_index + 1:,} of {table.row_count:,}"
-        else:
-            table.border_subtitle = ""
+            position = f"{table.cursor_index + 1:,} of {table.row_count:,}"
+        marked = table.marks.count
+        if table.range_anchor is not None:
+            span = abs(table.cursor_index - table.range_anchor) + 1
+            position = f"range of {span:,} (v marks, esc cancels) · {position}"
+        elif marked:
+            position = f"{marked:,} marked · {position}"
+        table.border_subtitle = position
 
     @on(ResourceTable.Loaded)
     def _loaded(self, event: ResourceTable.Loaded) -> None:
         self._update_title()
         if not event.total:
-            self.set_environment(None)
+            self.set_environment(self.scope_environment)
 
     @on(ResourceTable.Highlighted)
     def _highlighted(self, event: ResourceTable.Highlighted) -> None:
-        self.set_environment(event.row.environment)
+        self.set_environment(event.row.environment or self.scope_environment)
+        self._update_title()
+
+    @on(ResourceTable.MarksChanged)
+    def _marks_changed(self, event: ResourceTable.MarksChanged) -> None:
+        self.set_marked(event.count)
         self._update_title()
 
     @on(ResourceTable.Selected)
@@ -153,14 +260,28 @@ class ResourceScreen(ViewScreen):
     ) -> None:
         self.post_message(OpenView(view, scope=scope, key=key))
 
+    @property
+    def selection(self) -> Selection:
+        """What an action applies to: the marks (the cursor row when nothing is marked)."""
+        table = self.table
+        if table.marks:
+            return table.marks.selection()
+        row = table.current_row
+        return Selection(keys=(row.key,), count=1) if row is not None else Selection(keys=())
+
     # -- filter ----------------------------------------------------------------------------
 
     @property
     def filter_text(self) -> str:
         return self.table.row_query.filter_text
 
-    def apply_filter(self, text: str) -> None:
-        """Filter the list (``!text`` inverts) and remember it for this view."""
+    def apply_filter(self, text: str) -> bool:
+        """Filter the list (``text``, ``~regex``, ``!`` inverts) and remember it for this view.
+
+        A filter that cannot be applied is flagged in the bar; the list keeps the last good
+        filter. Returns whether the filter was applied.
+        """
+        before = self.cockpit_app.view_filters.get(self.view_key, "")
         self.cockpit_app.view_filters[self.view_key] = text
         bar = self.filter_bar
         field = bar.input
@@ -168,9 +289,16 @@ class ResourceScreen(ViewScreen):
             with field.prevent(Input.Changed):
                 field.value = text
         bar.set_class(bool(text) or self.focused is field, "-active")
-        self.table.set_filter(text)
+        q = self.table.row_query
+        query = Query.from_filter(text, sort=q.sort, descending=q.descending)
+        problem = self.filter_problem(query)
+        bar.set_note(problem, error=True)
+        if problem is None:
+            self.table.set_query(query)
         self._update_title()
-        self.refresh_bindings()
+        if bool(before) != bool(text):  # "esc" clears the filter or goes back
+            self.refresh_bindings()  # (the footer is rebuilt: not on every keystroke)
+        return problem is None
 
     def action_filter(self) -> None:
         self.filter_bar.open()
@@ -178,7 +306,9 @@ class ResourceScreen(ViewScreen):
     @on(Input.Changed, "#filter-bar Input")
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.apply_filter(event.value)
+        # The field's value now, not the event's: keys typed fast may have changed it
+        # since, and writing an older value back would move the cursor under the typist.
+        self.apply_filter(event.input.value)
 
     @on(PromptBar.Submitted, "#filter-bar")
     def _filter_submitted(self, event: PromptBar.Submitted) -> None:
@@ -198,13 +328,13 @@ class ResourceScreen(ViewScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter":
             return not self.typing()
-        if action == "back" and self.is_mounted and self.filter_text:
+        if action == "back" and self.is_mounted and self.filter_bar.input.value:
             return True
         return super().check_action(action, parameters)
 
     def action_back(self) -> None:
         """Clear the filter first, then go back to the previous view."""
-        if self.filter_text:
+        if self.filter_bar.input.value:
             self.apply_filter("")
             self.filter_bar.close()
         else:
@@ -213,3 +343,5 @@ class ResourceScreen(ViewScreen):
     def action_refresh(self) -> None:
         self.table.reload()
         self._update_title()
+        if self.scope is not None and type(self).summary is not ResourceScreen.summary:
+            self.load_summary()

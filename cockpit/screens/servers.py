@@ -1,16 +1,24 @@
-"""The servers view: the first view, and where ``enter`` drills into a server's platforms."""
+"""The servers view, and what a server's detail shows (its services and health).
+
+``enter`` on a server opens its detail: the server's platforms, under a summary of the
+server (address, transport, services with their settings, health).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar, Final
 
-from cockpit.messages import Scope
-from cockpit.model import Server
-from cockpit.screens.resource import ResourceScreen
+from rich.text import Text
+
+from cockpit.messages import Scope, ScopeKind
+from cockpit.model import Platform, Server, ServerHealth
+from cockpit.screens.resource import ResourceScreen, ScopeSummary
+from cockpit.textsafe import sanitize
 from cockpit.widgets.header import environment_tone
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, Tone, cell
 
-__all__ = ["ServersScreen", "server_row"]
+__all__ = ["HEALTH_UNKNOWN", "ServersScreen", "env_tone", "server_row", "server_summary"]
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "Name", width=6, max_width=30, priority=100, sort="name"),
@@ -22,15 +30,28 @@ COLUMNS: tuple[Column, ...] = (
     Column("health", "Health", width=7, priority=70, sort="health"),
 )
 
+#: What the health column says until Cockpit has checked a server (the core does not
+#: report checks yet): never a made-up value.
+HEALTH_UNKNOWN = "unknown"
+
 
 def env_tone(environment: str) -> Tone:
     tone = environment_tone(environment)
     return "prod" if tone == "prod" else "staging" if tone == "staging" else "env"
 
 
-def server_row(server: Server) -> Row:
-    """A server as a row. Health is "unknown" until Cockpit has checked the server
-    (the core does not report checks yet): never a made-up value."""
+#: How each health reads in a row: its text style.
+HEALTH_TONE: Final[dict[str, Tone]] = {
+    "ok": "good",
+    "failed": "bad",
+    "unreachable": "bad",
+    "unknown": "muted",
+}
+
+
+def server_row(server: Server, health: ServerHealth | None = None) -> Row:
+    """A server as a row, with the health its last verify recorded ("unknown" before)."""
+    state = health.health.value if health is not None else HEALTH_UNKNOWN
     services = " ".join(f"{s.type}" for s in server.services) or "-"
     return Row(
         key=server.name,
@@ -41,26 +62,103 @@ def server_row(server: Server) -> Row:
             cell(server.environment, env_tone(server.environment)),
             cell(server.user),
             cell(services, None if server.services else "muted"),
-            cell("unknown", "muted"),
+            cell(state, HEALTH_TONE.get(state, "muted")),
         ),
         environment=server.environment,
     )
 
 
+def _settings(settings: object) -> str:
+    if not isinstance(settings, dict) or not settings:
+        return ""
+    return " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
+
+
+def server_summary(
+    server: Server,
+    platforms: Sequence[Platform] | None = None,
+    health: ServerHealth | None = None,
+) -> Text:
+    """A server's detail in a few lines: where, how, its services, its health.
+
+    Stored text is sanitised and never read as markup. Health says "not checked yet"
+    while the core has no check results (nothing is made up).
+    """
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+
+    def label(name: str) -> None:
+        out.append(f"{name:<10}", "bold")
+
+    label("server")
+    out.append(sanitize(server.name), "bold")
+    out.append(f"  {sanitize(server.address)}:{server.port}  {server.transport.value}")
+    out.append(f" as {sanitize(server.user)}  env ")
+    out.append(sanitize(server.environment), "bold")
+    out.append(f"  root {sanitize(server.root)}")
+    if server.ssh_options:
+        opts = ", ".join(f"{k}={v}" for k, v in server.ssh_options.items())
+        out.append(f"  ssh {sanitize(opts)}")
+    out.append("\n")
+    label("services")
+    if server.services:
+        out.append(
+            " · ".join(
+                sanitize(f"{s.kind.value} {s.type}{_settings(dict(s.settings))}")
+                for s in server.services
+            )
+        )
+    else:
+        out.append("none declared", "italic")
+    out.append("\n")
+    label("health")
+    if health is None or health.checked_at is None:
+        out.append(f"{HEALTH_UNKNOWN}: not checked yet", "italic")
+    else:
+        out.append(health.health.value, "bold")
+        out.append(f"  checked {health.checked_at:%Y-%m-%d %H:%M} UTC")
+        if health.reason:
+            out.append(f"  {sanitize(health.reason)}")
+    if platforms is None:
+        return out
+    out.append("\n")
+    label("platforms")
+    if platforms:
+        names = ", ".join(sanitize(p.name) for p in platforms)
+        out.append(f"{len(platforms)}: {names}")
+    else:
+        out.append("none", "italic")
+    return out
+
+
 class ServersScreen(ResourceScreen):
-    """Every server: name, address, transport, environment, user, services, health."""
+    """Every server (or those of one environment): name, address, transport, environment,
+    user, services, health."""
 
     VIEW = "servers"
     DEFAULT_SORT = "name"
+    MARKABLE = True
+    SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment",)
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
 
     def source(self) -> RowSource:
+        scope = self.scope
+
         async def load() -> list[Row]:
-            return [server_row(s) for s in await self.cockpit.servers()]
+            servers = await self.cockpit.servers()
+            health = await self.cockpit.server_health()
+            if scope is not None and scope.kind == "environment":
+                servers = [s for s in servers if s.environment == scope.name]
+            return [server_row(s, health.get(s.name)) for s in servers]
 
         return ListSource(load, COLUMNS)
 
     def open_row(self, row: Row) -> None:
         self.open_view("platforms", scope=Scope("server", row.key))
+
+    async def summary(self) -> ScopeSummary | None:
+        scope = self.scope
+        if scope is None or scope.kind != "environment":
+            return None
+        return ScopeSummary(Text(f"environment {sanitize(scope.name)}", "bold"), scope.name)

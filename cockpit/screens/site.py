@@ -1,4 +1,7 @@
-"""A site's detail view: where it runs, its aliases, its database server, its backups."""
+"""A site's detail view: the site, where it runs, its database, its aliases, its backups.
+
+``p``, ``s`` and ``c`` jump to the site's platform, server and client; vim keys scroll.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,13 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from cockpit.model import Backup, Platform, Server, Site
+from cockpit.messages import OpenView, Scope
+from cockpit.model import Backup, Platform, Server, ServiceKind, Site
+from cockpit.screens.backups import human_size
 from cockpit.screens.base import ViewScreen
 from cockpit.textsafe import sanitize
+from cockpit.widgets.header import environment_tone
+from cockpit.widgets.scrolling import scroll, scroll_bindings
 
 __all__ = ["SiteDetail", "SiteScreen", "render_site"]
 
@@ -28,15 +35,7 @@ class SiteDetail:
     platform: Platform | None
     server: Server | None
     backups: Sequence[Backup]
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
+    db_server: Server | None = None
 
 
 def render_site(domain: str, detail: SiteDetail) -> Text:
@@ -47,13 +46,25 @@ def render_site(domain: str, detail: SiteDetail) -> Text:
         out.append(f"No site {sanitize(domain)} in the store (deleted meanwhile?)\n", "italic")
         return out
 
+    def heading(title: str) -> None:
+        out.append(f"{chr(10) if out.plain else ''}{title}\n", "bold underline")
+
     def field(label: str, value: str, style: str = "") -> None:
-        out.append(f" {label:<11}", "bold")
+        out.append(f" {label:<12}", "bold")
         out.append(sanitize(value) + "\n", style)
 
+    heading("Site")
     field("Domain", site.domain, "bold")
-    field("Status", site.status.value, "italic" if site.status.value != "enabled" else "")
+    field("Status", site.status.value, "bold reverse" if site.status.value != "enabled" else "")
     field("HTTPS", site.https.value)
+    field("Redirect", site.redirection or "-")
+    if site.aliases:
+        for n, alias in enumerate(site.aliases):
+            field(f"Aliases ({len(site.aliases)})" if n == 0 else "", alias)
+    else:
+        field("Aliases", "none")
+
+    heading("Where")
     platform = detail.platform
     where = site.platform
     if platform is not None:
@@ -64,20 +75,25 @@ def render_site(domain: str, detail: SiteDetail) -> Text:
     if server is not None:
         field("Server", f"{server.name}  ({server.environment}, {server.address}:{server.port})")
     field("Client", site.client or "-")
-    field("DB server", site.db_server or "-")
-    field("Redirect", site.redirection or "-")
-    if site.aliases:
-        for n, alias in enumerate(site.aliases):
-            field("Aliases" if n == 0 else "", alias)
+
+    heading("Database")
+    db = detail.db_server
+    if site.db_server is None:
+        field("Server", "none recorded for this site")
+    elif db is None:
+        field("Server", f"{site.db_server}  (not in the store)")
     else:
-        field("Aliases", "-")
-    out.append(f"\n Backups ({len(detail.backups)})\n", "bold")
+        engines = [s.type for s in db.services if s.kind is ServiceKind.DB]
+        engine = ", ".join(engines) if engines else "no db service declared"
+        field("Server", f"{db.name}  ({engine}; {db.environment}, {db.address}:{db.port})")
+
+    heading(f"Backups ({len(detail.backups)})")
     if not detail.backups:
-        out.append("   none yet\n", "italic")
+        out.append("   none recorded\n", "italic")
     for backup in sorted(detail.backups, key=lambda b: b.created, reverse=True):
         when = backup.created.strftime("%Y-%m-%d %H:%M")
-        line = f"   {when}  {_size(backup.size):>10}  {backup.backend:<7} {backup.location}\n"
-        out.append(sanitize(line))
+        out.append(sanitize(f"   {when}  {human_size(backup.size):>10}  {backup.backend}\n"))
+        out.append(sanitize(f"     {backup.location}\n"), "dim")
     return out
 
 
@@ -85,14 +101,21 @@ class SiteScreen(ViewScreen):
     """One site, read in a worker when the view opens (and on ctrl+r)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j,down", "scroll('down')", "Down", show=False, id="detail.down"),
-        Binding("k,up", "scroll('up')", "Up", show=False, id="detail.up"),
+        *scroll_bindings("detail"),
+        Binding("p", "jump('platform')", "Platform", id="site.platform"),
+        Binding("s", "jump('server')", "Server", id="site.server"),
+        Binding("c", "jump('client')", "Client", id="site.client"),
     ]
 
     AUTO_FOCUS = "#detail"
 
     DEFAULT_CSS = """
-    SiteScreen #detail { border: round $primary; border-title-color: $text-primary; }
+    SiteScreen #detail {
+        border: round $primary;
+        border-title-color: $text-primary;
+        &.-env-prod { border: round $error; }
+        &.-env-staging { border: round $warning; }
+    }
     SiteScreen #body { padding: 0 1; }
     """
 
@@ -117,6 +140,9 @@ class SiteScreen(ViewScreen):
     def main_widget(self) -> Widget | None:
         return self.query_one("#detail", VerticalScroll)
 
+    def ready_for_keys(self) -> bool:
+        return super().ready_for_keys() and self.detail is not None
+
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         with VerticalScroll(id="detail"):
@@ -130,27 +156,53 @@ class SiteScreen(ViewScreen):
     def action_refresh(self) -> None:
         self.load()
 
-    def action_scroll(self, direction: str) -> None:
-        scroller = self.query_one("#detail", VerticalScroll)
-        if direction == "down":
-            scroller.scroll_down(animate=False)
-        else:
-            scroller.scroll_up(animate=False)
+    def action_scroll(self, how: str) -> None:
+        scroll(self.query_one("#detail", VerticalScroll), how)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "jump":
+            site = self.detail.site if self.detail is not None else None
+            if site is None:
+                return None
+            if parameters == ("client",) and site.client is None:
+                return None
+        return super().check_action(action, parameters)
+
+    def action_jump(self, what: str) -> None:
+        """Open the site's platform (its sites), server (its detail) or client (its sites)."""
+        site = self.detail.site if self.detail is not None else None
+        if site is None:
+            return
+        if what == "platform":
+            self.post_message(OpenView("sites", scope=Scope("platform", site.platform)))
+        elif what == "server" and self.detail is not None and self.detail.platform is not None:
+            scope = Scope("server", self.detail.platform.server)
+            self.post_message(OpenView("platforms", scope=scope))
+        elif what == "client" and site.client is not None:
+            self.post_message(OpenView("sites", scope=Scope("client", site.client)))
 
     @work(name="loading the site", group="site-detail", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         cockpit = self.cockpit
         site = await cockpit.site(self.domain)
-        platform = server = None
+        platform = server = db_server = None
         backups: Sequence[Backup] = ()
         if site is not None:
             platform = await cockpit.platform(site.platform)
             if platform is not None:
                 server = await cockpit.server(platform.server)
+            if site.db_server is not None:
+                db_server = await cockpit.server(site.db_server)
             backups = await cockpit.backups(site.domain)
-        self.post_message(self.Loaded(SiteDetail(site, platform, server, backups)))
+        self.post_message(self.Loaded(SiteDetail(site, platform, server, backups, db_server)))
 
     def on_site_screen_loaded(self, message: SiteScreen.Loaded) -> None:
         self.detail = message.detail
         self.query_one("#body", Static).update(render_site(self.domain, message.detail))
-        self.set_environment(message.detail.server.environment if message.detail.server else None)
+        env = message.detail.server.environment if message.detail.server else None
+        self.set_environment(env)
+        tone = environment_tone(env) if env else None
+        detail = self.query_one("#detail")
+        detail.set_class(tone == "prod", "-env-prod")
+        detail.set_class(tone == "staging", "-env-staging")
+        self.refresh_bindings()

@@ -1,5 +1,6 @@
 """The top bar: Cockpit and its version, where you are (breadcrumbs), the store in use,
-the environment of what the cursor is on (production in red) and the read-only flag."""
+how many rows are marked, the environment of what the cursor is on (production in red)
+and the read-only flag."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class CockpitHeader(Widget):
         "header--env-staging",
         "header--env-other",
         "header--read-only",
+        "header--marked",
     }
 
     DEFAULT_CSS = """
@@ -66,11 +68,13 @@ class CockpitHeader(Widget):
         & > .header--env-staging { background: $warning; color: $background; text-style: bold; }
         & > .header--env-other { background: $success; color: $background; }
         & > .header--read-only { background: $foreground; color: $background; text-style: bold; }
+        & > .header--marked { background: $accent; color: $background; text-style: bold; }
     }
     """
 
     crumbs: reactive[tuple[str, ...]] = reactive(())
     environment: reactive[str | None] = reactive(None)
+    marked: reactive[int] = reactive(0)
 
     def __init__(
         self,
@@ -97,7 +101,11 @@ class CockpitHeader(Widget):
         brand = (f" Cockpit {self.version} ", self._style("brand"))
         crumbs_text = " › ".join(sanitize(c) for c in self.crumbs)
         right: list[tuple[str, Style]] = []
+        if self.marked:
+            right.append((f" {self.marked:,} marked ", self._style("marked")))
         if self.environment:
+            if right:
+                right.append((" ", Style()))
             tone = environment_tone(self.environment)
             right.append((f" {sanitize(self.environment)} ", self._style(f"env-{tone}")))
         if self.read_only:

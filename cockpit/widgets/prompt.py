@@ -36,7 +36,17 @@ class PromptBar(Horizontal):
         background: $panel;
         display: none;
         &.-active { display: block; }
-        & > Label { width: 2; padding: 0 0 0 1; color: $text-accent; text-style: bold; }
+        & > .prompt--char { width: 2; padding: 0 0 0 1; color: $text-accent; text-style: bold; }
+        & > .prompt--note {
+            width: auto;
+            max-width: 60%;
+            padding: 0 1;
+            color: $text-muted;
+            display: none;
+        }
+        &.-note > .prompt--note { display: block; }
+        &.-error > .prompt--note { display: block; color: $text-error; text-style: bold; }
+        &.-error > .prompt--char { color: $text-error; }
         & > Input {
             height: 1;
             width: 1fr;
@@ -81,10 +91,34 @@ class PromptBar(Horizontal):
         self._value = value
         self._placeholder = placeholder
         self._suggester = suggester
+        self._error: str | None = None
+        self._note: tuple[str, bool] = ("", False)
 
     def compose(self) -> ComposeResult:
-        yield Label(self._prompt)
-        yield Input(value=self._value, placeholder=self._placeholder, suggester=self._suggester)
+        yield Label(self._prompt, classes="prompt--char")
+        yield Input(
+            value=self._value,
+            placeholder=self._placeholder,
+            suggester=self._suggester,
+            select_on_focus=False,  # keys typed right after "/" append, in order
+        )
+        yield Label("", classes="prompt--note", markup=False)
+
+    @property
+    def error(self) -> str | None:
+        """What is wrong with the text typed (shown at the right of the bar), if anything."""
+        return self._error
+
+    def set_note(self, note: str | None, *, error: bool = False) -> None:
+        """Show ``note`` at the right of the bar (in the error colour with ``error``)."""
+        shown = (note or "", error)
+        if shown == self._note:
+            return  # unchanged: no relayout on every keystroke
+        self._note = shown
+        self._error = note if error else None
+        self.query_one(".prompt--note", Label).update(note or "")
+        self.set_class(bool(note) and not error, "-note")
+        self.set_class(bool(note) and error, "-error")
 
     @property
     def input(self) -> Input:

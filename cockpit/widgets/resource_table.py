@@ -16,13 +16,19 @@ for the app's central handler.
 Cells are plain text that has gone through :func:`cockpit.textsafe.sanitize`, never
 Rich markup; meaning is carried by a :data:`Tone` the table maps to its component
 classes, so themes (and NO_COLOR) decide how it looks.
+
+A filter (:class:`Query`) is a substring, or ``~regex``, either inverted by a leading
+``!``. A markable table keeps :class:`~cockpit.widgets.marks.MarkSet` marks (``space``,
+``v``, shift+arrows, ``*``, ``u``) and draws them as a glyph in the first cell.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import ClassVar, Literal, Protocol
 
 from rich.cells import cell_len, set_cell_size
@@ -38,10 +44,12 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.messages import WorkerFailed
 from cockpit.textsafe import sanitize
+from cockpit.widgets.marks import MarkSet, collect_keys
 
 __all__ = [
     "Cell",
     "Column",
+    "FilterError",
     "ListSource",
     "Query",
     "ResourceTable",
@@ -49,11 +57,17 @@ __all__ = [
     "RowSource",
     "Tone",
     "cell",
+    "compile_filter",
 ]
 
 #: What a cell means, mapped to a component class (``resource-table--tone-<tone>``).
 Tone = Literal["prod", "staging", "env", "good", "warn", "bad", "muted", "accent"]
 TONES: tuple[Tone, ...] = ("prod", "staging", "env", "good", "warn", "bad", "muted", "accent")
+
+#: Drawn in the first cell of a marked row, and of a row in a pending ``v`` range (so
+#: marks show without colour too).
+MARK_GLYPH = "●"
+RANGE_GLYPH = "○"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,24 @@ class Column:
     sort: str | None = None
 
 
+class FilterError(ValueError):
+    """A filter that cannot be applied: an invalid regular expression."""
+
+
+@lru_cache(maxsize=64)
+def compile_filter(text: str, regex: bool) -> Callable[[str], bool]:
+    """A case-insensitive test for ``text`` in a string: a substring or, with ``regex``,
+    a regular expression searched anywhere (``re.search``). Raises :class:`FilterError`."""
+    if regex:
+        try:
+            pattern = re.compile(text, re.IGNORECASE)
+        except re.error as exc:
+            raise FilterError(f"invalid regular expression: {exc}") from None
+        return lambda hay: pattern.search(hay) is not None
+    needle = text.lower()
+    return lambda hay: needle in hay.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """What the rows are narrowed to and ordered by."""
@@ -106,19 +138,36 @@ class Query:
     invert: bool = False
     sort: str | None = None
     descending: bool = False
+    regex: bool = False
 
     @classmethod
     def from_filter(cls, raw: str, *, sort: str | None = None, descending: bool = False) -> Query:
-        """A filter as typed: a substring, or ``!substring`` for the rows without it."""
+        """A filter as typed: ``text`` (a substring), ``~regex`` (a regular expression),
+        either after ``!`` for the rows that do *not* match (``!text``, ``!~regex``)."""
         invert = raw.startswith("!")
-        return cls(raw[1:] if invert else raw, invert, sort, descending)
+        body = raw[1:] if invert else raw
+        regex = body.startswith("~")
+        if regex:
+            body = body[1:]
+        return cls(body, invert, sort, descending, regex)
 
     @property
     def filter_text(self) -> str:
         """The filter as the user typed it."""
         if not self.text:
             return ""
-        return ("!" if self.invert else "") + self.text
+        return ("!" if self.invert else "") + ("~" if self.regex else "") + self.text
+
+    def check(self) -> None:
+        """Raise :class:`FilterError` when the filter cannot be applied."""
+        if self.text:
+            compile_filter(self.text, self.regex)
+
+    def matches(self, haystack: str) -> bool:
+        """Whether a row whose text is ``haystack`` passes the filter."""
+        if not self.text:
+            return True
+        return compile_filter(self.text, self.regex)(haystack) != self.invert
 
 
 class RowSource(Protocol):
@@ -130,6 +179,10 @@ class RowSource(Protocol):
 
     def invalidate(self) -> None:
         """Forget anything cached: the next fetch reads fresh data."""
+        ...
+
+    def matches(self, query: Query, key: str) -> bool:
+        """Whether the row ``key`` is in the list of ``query`` (its filter; for marks)."""
         ...
 
 
@@ -145,6 +198,7 @@ class ListSource:
         self._columns = list(columns)
         self._rows: list[Row] | None = None
         self._haystacks: list[str] = []
+        self._by_key: dict[str, str] = {}
         self._last: tuple[Query, list[Row]] | None = None
 
     def invalidate(self) -> None:
@@ -154,21 +208,27 @@ class ListSource:
     async def fetch(self, query: Query, offset: int, limit: int) -> tuple[Sequence[Row], int]:
         if self._rows is None:
             self._rows = list(await self._load())
-            self._haystacks = [" ".join(c.text for c in row.cells).lower() for row in self._rows]
+            self._haystacks = [" ".join(c.text for c in row.cells) for row in self._rows]
+            self._by_key = {
+                row.key: hay for row, hay in zip(self._rows, self._haystacks, strict=True)
+            }
             self._last = None
         if self._last is None or self._last[0] != query:
             self._last = (query, self._select(query))
         rows = self._last[1]
         return rows[offset : offset + limit], len(rows)
 
+    def matches(self, query: Query, key: str) -> bool:
+        hay = self._by_key.get(key)
+        return hay is not None and query.matches(hay)
+
     def _select(self, query: Query) -> list[Row]:
         assert self._rows is not None
-        needle = query.text.lower()
-        if needle:
+        if query.text:
             rows = [
                 row
                 for row, hay in zip(self._rows, self._haystacks, strict=True)
-                if (needle in hay) != query.invert
+                if query.matches(hay)
             ]
         else:
             rows = list(self._rows)
@@ -211,6 +271,14 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("enter", "select", "Open", id="table.open"),
         Binding("o", "sort_next", "Sort", id="table.sort"),
         Binding("O", "sort_reverse", "Reverse sort", show=False, id="table.sort_reverse"),
+        # Marks (lists whose rows are task targets: servers, platforms, sites).
+        Binding("space", "toggle_mark", "Mark", id="table.mark"),
+        Binding("v", "range_mark", "Mark range", show=False, id="table.mark_range"),
+        Binding("shift+down", "mark_move(1)", "Mark down", show=False, id="table.mark_down"),
+        Binding("shift+up", "mark_move(-1)", "Mark up", show=False, id="table.mark_up"),
+        Binding("asterisk", "mark_all", "Mark all", show=False, id="table.mark_all"),
+        Binding("u", "clear_marks", "Unmark all", show=False, id="table.unmark_all"),
+        Binding("escape", "cancel_range", "Cancel range", show=False, id="table.cancel_range"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -220,6 +288,9 @@ class ResourceTable(ScrollView, can_focus=True):
         "resource-table--cursor-blurred",
         "resource-table--placeholder",
         "resource-table--message",
+        "resource-table--marked",
+        "resource-table--mark",
+        "resource-table--range",
         *(f"resource-table--tone-{tone}" for tone in TONES),
     }
 
@@ -245,6 +316,9 @@ class ResourceTable(ScrollView, can_focus=True):
         }
         & > .resource-table--placeholder { color: $text-disabled; }
         & > .resource-table--message { color: $text-muted; text-style: italic; }
+        & > .resource-table--marked { background: $accent 25%; }
+        & > .resource-table--mark { color: $text-accent; text-style: bold; }
+        & > .resource-table--range { background: $secondary 25%; }
         & > .resource-table--tone-prod { color: $text-error; text-style: bold; }
         & > .resource-table--tone-staging { color: $text-warning; }
         & > .resource-table--tone-env { color: $text-success; }
@@ -293,6 +367,18 @@ class ResourceTable(ScrollView, can_focus=True):
         def control(self) -> ResourceTable:
             return self.table
 
+    class MarksChanged(Message):
+        """Rows were marked or unmarked; ``count`` are marked now."""
+
+        def __init__(self, table: ResourceTable, count: int) -> None:
+            self.table = table
+            self.count = count
+            super().__init__()
+
+        @property
+        def control(self) -> ResourceTable:
+            return self.table
+
     class Selected(Message):
         """A row was chosen (``enter`` or a double click)."""
 
@@ -316,6 +402,7 @@ class ResourceTable(ScrollView, can_focus=True):
         max_pages: int = 50,
         empty_text: str = "nothing to show",
         noun: str = "rows",
+        markable: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -341,6 +428,13 @@ class ResourceTable(ScrollView, can_focus=True):
         self._placed: list[_Placed] = []
         self._placed_for: tuple[int, int] | None = None
         self._rt_styles: dict[str, Style] = {}
+        self.markable = markable
+        self.marks = MarkSet(self._matches)
+        #: Where ``v`` started a range (None: no range pending).
+        self.range_anchor: int | None = None
+
+    def _matches(self, query: Query, key: str) -> bool:
+        return self.source.matches(query, key)
 
     # -- public API -------------------------------------------------------------------
 
@@ -414,6 +508,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.error = None
         if not keep_position:
             self.cursor_index = 0
+            self.range_anchor = None  # positions in another list mean nothing
             self.scroll_to(y=0, animate=False, immediate=True)
         self._want(self.cursor_index // self.page_size)
         for page in self._visible_pages():
@@ -476,6 +571,11 @@ class ResourceTable(ScrollView, can_focus=True):
         self._set_count(message.total)
         if not self._reported_loaded:
             self._reported_loaded = True
+            if self.marks.bulk is not None and self.marks.bulk.total != message.total:
+                before = self.marks.count
+                self.marks.update_total(self.row_query, message.total)
+                if self.marks.count != before:
+                    self._marks_changed()
             self.post_message(self.Loaded(self, message.total))
         self._post_highlight()
         self.refresh()
@@ -580,6 +680,102 @@ class ResourceTable(ScrollView, can_focus=True):
         if row is not None:
             self.post_message(self.Selected(self, self.cursor_index, row))
 
+    # -- marks ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_mark", "range_mark", "mark_move", "mark_all", "clear_marks"):
+            return self.markable
+        if action == "cancel_range":
+            return self.range_anchor is not None
+        return True
+
+    def _marks_changed(self) -> None:
+        self.refresh()
+        self.post_message(self.MarksChanged(self, self.marks.count))
+
+    def action_toggle_mark(self) -> None:
+        """``space``: mark the cursor row (or unmark it); with a range pending, mark the range."""
+        if self.range_anchor is not None:
+            self.action_range_mark()
+            return
+        row = self.current_row
+        if row is None:
+            return
+        self.marks.toggle(row.key)
+        self._marks_changed()
+
+    def action_range_mark(self) -> None:
+        """``v``: start a range at the cursor; ``v`` again marks every row in between."""
+        if self.range_anchor is None:
+            if self.row_count:
+                self.range_anchor = self.cursor_index
+                self.refresh_bindings()
+                self._marks_changed()
+            return
+        start, stop = sorted((self.range_anchor, self.cursor_index))
+        self.range_anchor = None
+        self.refresh_bindings()
+        self.mark_range(start, stop + 1)
+
+    def action_cancel_range(self) -> None:
+        self.range_anchor = None
+        self.refresh_bindings()
+        self._marks_changed()
+
+    def action_mark_move(self, step: int) -> None:
+        """shift+down / shift+up: mark the cursor row and the one it moves to."""
+        before = self.cursor_index
+        self.move_cursor(before + step)
+        start, stop = sorted((before, self.cursor_index))
+        self.mark_range(start, stop + 1)
+
+    def action_mark_all(self) -> None:
+        """``*``: mark every row the filter lets through (stored as the filter, not the rows)."""
+        if self.row_count is None:
+            return
+        if self.marks.needs_materialising(self.row_query):
+            self._materialise_then_mark_all(self.row_query, self.row_count, self.generation)
+            return
+        self.marks.mark_all(self.row_query, self.row_count)
+        self._marks_changed()
+
+    def action_clear_marks(self) -> None:
+        if self.marks or self.range_anchor is not None:
+            self.marks.clear()
+            self.range_anchor = None
+            self.refresh_bindings()
+            self._marks_changed()
+
+    def mark_range(self, start: int, stop: int) -> None:
+        """Mark rows ``start`` … ``stop`` (exclusive) of the current list."""
+        keys: list[str] = []
+        for index in range(start, stop):
+            row = self.row_at(index)
+            if row is None:  # not loaded: read the keys from the source
+                self._mark_range_from_source(self.row_query, start, stop, self.generation)
+                return
+            keys.append(row.key)
+        self.marks.mark(keys)
+        self._marks_changed()
+
+    @work(group="resource-table-marks", exit_on_error=False, description="marking a range")
+    async def _mark_range_from_source(
+        self, query: Query, start: int, stop: int, generation: int
+    ) -> None:
+        keys = await collect_keys(self.source, query, start, stop)
+        if generation == self._generation:
+            self.marks.mark(keys)
+            self._marks_changed()
+
+    @work(group="resource-table-marks", exit_on_error=False, description="marking all")
+    async def _materialise_then_mark_all(self, query: Query, total: int, generation: int) -> None:
+        bulk = self.marks.bulk
+        if bulk is not None:
+            self.marks.materialise(await collect_keys(self.source, bulk.query))
+        if generation == self._generation and self.marks.bulk is None:
+            self.marks.mark_all(query, total)
+        self._marks_changed()
+
     def action_sort_next(self) -> None:
         keys = [c.sort for c in self._placed_columns() if c.sort is not None]
         if not keys:
@@ -631,6 +827,24 @@ class ResourceTable(ScrollView, can_focus=True):
         self._rt_styles.clear()
         super().notify_style_update()
 
+    def _tone(self, tone: str) -> Style:
+        """A tone's colour and text style, without a background: laid over any row."""
+        key = f"tone-{tone}/fg"
+        style = self._rt_styles.get(key)
+        if style is None:
+            full = self._style(f"tone-{tone}")
+            style = Style(
+                color=full.color,
+                bold=full.bold,
+                dim=full.dim,
+                italic=full.italic,
+                underline=full.underline,
+                reverse=full.reverse,
+                strike=full.strike,
+            )
+            self._rt_styles[key] = style
+        return style
+
     def _style(self, name: str) -> Style:
         style = self._rt_styles.get(name)
         if style is None:
@@ -676,9 +890,17 @@ class ResourceTable(ScrollView, can_focus=True):
         chosen: set[int] = set()
         used = 0
         for i in order:
-            need = natural[i] + (1 if chosen else 0)
+            sep = 1 if chosen else 0
+            need = natural[i] + sep
             if chosen and used + need > avail:
-                continue
+                # A flexible column may shrink to what is left, down to its least width.
+                col = self.columns[i]
+                least = max(col.width, cell_len(col.label) + (1 if col.sort else 0))
+                room = avail - used - sep
+                if col.flex <= 0 or room < least:
+                    continue
+                natural[i] = room
+                need = room + sep
             chosen.add(i)
             used += need
         indices = sorted(chosen)
@@ -760,13 +982,23 @@ class ResourceTable(ScrollView, can_focus=True):
         shown = row or stale_row
         is_cursor = index == self.cursor_index
         row_style = base
+        anchor = self.range_anchor
+        in_range = anchor is not None and min(anchor, self.cursor_index) <= index <= max(
+            anchor, self.cursor_index
+        )
+        marked = shown is not None and bool(self.marks) and self.marks.is_marked(shown.key)
+        if in_range:
+            row_style = base + self._style("range")
+        elif marked:
+            row_style = base + self._style("marked")
         if is_cursor:
             row_style = base + self._style("cursor" if self.has_focus else "cursor-blurred")
         if shown is None:
             text = self._fit(" …", width, "left")
             style = row_style if is_cursor else base + self._style("placeholder")
             return Strip([Segment(text, style)], width)
-        return self._render_row(shown, width, base, row_style, is_cursor)
+        glyph = MARK_GLYPH if marked else RANGE_GLYPH if in_range else " "
+        return self._render_row(shown, width, base, row_style, is_cursor, glyph)
 
     def _render_header(self, width: int, base: Style) -> Strip:
         header = base + self._style("header")
@@ -789,17 +1021,24 @@ class ResourceTable(ScrollView, can_focus=True):
         return Strip(segments).crop(0, width)
 
     def _render_row(
-        self, row: Row, width: int, base: Style, row_style: Style, is_cursor: bool
+        self,
+        row: Row,
+        width: int,
+        base: Style,
+        row_style: Style,
+        is_cursor: bool,
+        glyph: str = " ",
     ) -> Strip:
-        segments = [Segment(" ", row_style)]
+        mark_style = row_style if glyph == " " else row_style + self._style("mark")
+        segments = [Segment(glyph, mark_style)]
         x = 1
-        whole = self._style(f"tone-{row.tone}") if row.tone else None
+        whole = self._tone(row.tone) if row.tone else None
         for placed in self._layout(width):
             c = row.cells[placed.index] if placed.index < len(row.cells) else Cell("")
             style = row_style
             tone = c.tone or row.tone
             if tone is not None:
-                tone_style = self._style(f"tone-{tone}") if c.tone else whole
+                tone_style = self._tone(tone) if c.tone else whole
                 if tone_style is not None:
                     # On the cursor row the cursor's colours win; the tone keeps its text style.
                     style = (

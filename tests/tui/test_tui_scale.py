@@ -81,6 +81,12 @@ async def test_100k_sites_open_and_g_jumps_to_the_last_one(big_cockpit: Cockpit)
         assert "100,000 of 100,000" in text
         # Only the pages on screen were read, and the cache stays bounded.
         assert len(table._page_cache) <= 2
+        # "*" marks all 100,000 as a filter: no row is read or held for it.
+        await pilot.press("asterisk")
+        await settle(pilot)
+        assert table.marks.count == SITES and not table.marks.explicit
+        assert " 100,000 marked " in screen_text(app).splitlines()[0]
+        assert len(table._page_cache) <= 2
         # Never one widget per row.
         assert len(list(app.screen.walk_children())) < 60
         print(f"\n100k sites: view {first_paint * 1000:.0f} ms, G {jump * 1000:.0f} ms")

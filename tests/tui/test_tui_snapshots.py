@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 from tuikit import settle
 
 from cockpit.app import make_app
 from cockpit.core import Cockpit
+from cockpit.screens.confirm import ConfirmTaskScreen, Danger, TaskConfirmation
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
 
@@ -68,3 +70,53 @@ def test_servers_view_mono_read_only(
 ) -> None:
     app = make_app(fleet_cockpit_sync, theme="cockpit-mono", read_only=True)
     assert snap_compare(app, run_before=keys())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_overview(
+    snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit, size: tuple[int, int]
+) -> None:
+    app = make_app(fleet_cockpit_sync)
+    assert snap_compare(app, terminal_size=size, run_before=keys("0"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_server_detail(
+    snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit, size: tuple[int, int]
+) -> None:
+    app = make_app(fleet_cockpit_sync)
+    assert snap_compare(app, terminal_size=size, run_before=keys("j", "j", "enter"))
+
+
+def test_site_detail(snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit) -> None:
+    app = make_app(fleet_cockpit_sync)
+    assert snap_compare(app, run_before=keys("colon", *"s /bravo-000001", "enter", "enter"))
+
+
+def test_sites_marked_with_a_range_pending(
+    snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit
+) -> None:
+    app = make_app(fleet_cockpit_sync)
+    pressed = ("3", "space", "j", "j", "shift+down", "j", "j", "v", "j", "j")
+    assert snap_compare(app, run_before=keys(*pressed))
+
+
+def test_confirm_a_dangerous_batch(snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit) -> None:
+    app = make_app(fleet_cockpit_sync)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await keys("3", "slash", *"golf", "enter", "asterisk")(pilot)
+        count = app.screen.table.marks.count  # type: ignore[attr-defined]
+        request = TaskConfirmation(
+            "delete",
+            count,
+            danger=Danger.DANGEROUS,
+            description="Remove each site's vhost, files and database",
+        )
+        await app.push_screen(ConfirmTaskScreen(request))
+        await settle(pilot)
+        app.screen.query_one(Input).cursor_blink = False
+        await pilot.press(*"3", "enter")
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=run_before)

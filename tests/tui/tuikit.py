@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from cockpit.model import (
+    Backup,
     Client,
     HttpsMode,
     Platform,
@@ -22,6 +24,7 @@ from cockpit.model import (
     SiteStatus,
     Transport,
 )
+from cockpit.store import backups as backup_queries
 from cockpit.store import clients as client_queries
 from cockpit.store import open_store
 from cockpit.store import platforms as platform_queries
@@ -71,10 +74,29 @@ PLATFORMS = (
 
 CLIENTS = (
     Client("acme", "ops@acme.example", {"sites": 500}),
-    Client("globex", "it@globex.example"),
+    Client("globex", "it@globex.example", {"sites": 50}),
 )
 
 _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+
+#: Backups of the fleet's second site (bravo-000001.example.com, on drupal-10 / web1).
+BACKUPS = (
+    Backup(
+        "bravo-000001.example.com",
+        "/var/backups/cockpit/bravo-000001/2024-05-01.tar.gz",
+        48_234_496,
+        "a" * 64,
+        datetime(2024, 5, 1, 3, 0, tzinfo=UTC),
+    ),
+    Backup(
+        "bravo-000001.example.com",
+        "/var/backups/cockpit/bravo-000001/2024-05-02",
+        51_200_000,
+        "b" * 64,
+        datetime(2024, 5, 2, 3, 0, tzinfo=UTC),
+        backend="restic",
+    ),
+)
 
 
 def site_domain(n: int) -> str:
@@ -122,6 +144,9 @@ async def build_store(path: Path, sites: int, *, fast: bool = False) -> Path:
             for start in range(0, sites, batch):
                 chunk = [make_site(n, fast=fast) for n in range(start, min(sites, start + batch))]
                 await site_queries.insert_many(conn, chunk, refs)
+            if sites > 1 and not fast:
+                for backup in BACKUPS:
+                    await backup_queries.add(conn, backup)
     finally:
         await db.close()
     return path
