@@ -164,6 +164,9 @@ async def connect(path: Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA temp_store = MEMORY")
+        from cockpit.store.sites import sql_regexp
+
+        await conn.create_function("regexp", 2, sql_regexp, deterministic=True)
         for name, expected in _EXPECTED_PRAGMAS.items():
             async with conn.execute(f"PRAGMA {name}") as cursor:
                 row = await cursor.fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class SiteFilter:
     client: str | None = None
     status: SiteStatus | None = None
     environment: str | None = None
+    exclude: bool = False  # the sites whose domain does NOT match ``text``
+    regex: bool = False  # ``text`` is a regular expression searched in the domain (any case)
 
     def needle(self) -> str:
         """The domain substring searched for (domains are stored lowercase)."""
@@ -91,14 +94,22 @@ class SiteFilter:
         """
         clauses: list[str] = []
         args: list[object] = []
+        negate = "NOT " if self.exclude else ""
         if self.text and "\x00" in self.text:
-            clauses.append("0")  # no domain holds a NUL (and SQLite would cut the pattern there)
+            # No domain holds a NUL (and SQLite would cut the pattern there).
+            clauses.append("1" if self.exclude else "0")
+        elif self.text and self.regex:
+            check_regex(self.text)
+            clauses.append(f"{negate}regexp(?, st.domain)")
+            args.append(self.text)
         elif self.text:
             if indexed:
-                clauses.append("st.id IN (SELECT rowid FROM sites_fts WHERE sites_fts MATCH ?)")
+                clauses.append(
+                    f"st.id {negate}IN (SELECT rowid FROM sites_fts WHERE sites_fts MATCH ?)"
+                )
                 args.append(_phrase(self.needle()))
             else:
-                clauses.append("st.domain LIKE ? ESCAPE '\\'")
+                clauses.append(f"st.domain {negate}LIKE ? ESCAPE '\\'")
                 args.append(like_pattern(self.needle()))
         for column, value in (
             ("p.name", self.platform),
@@ -113,6 +124,24 @@ class SiteFilter:
             clauses.append("st.status = ?")
             args.append(SiteStatus(self.status).value)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def check_regex(pattern: str) -> None:
+    """Refuse a pattern that does not compile, with the reason (a ValueError)."""
+    try:
+        _compiled(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def sql_regexp(pattern: str, value: str | None) -> bool:
+    """SQLite's ``regexp(pattern, value)``: a case-insensitive search."""
+    return value is not None and _compiled(pattern).search(value) is not None
 
 
 #: The trigram index needs a needle of at least this many characters.
@@ -131,7 +160,7 @@ def _phrase(needle: str) -> str:
 async def _indexed(db: aiosqlite.Connection, where: SiteFilter) -> bool:
     """Whether the filter's substring is rare enough to look up in the trigram index."""
     needle = where.needle()
-    if len(needle) < _TRIGRAM or "\x00" in needle:
+    if len(needle) < _TRIGRAM or "\x00" in needle or where.regex:
         return False
     sql = "SELECT count(*) FROM (SELECT rowid FROM sites_fts WHERE sites_fts MATCH ? LIMIT ?)"
     async with db.execute(sql, (_phrase(needle), INDEXED_MATCHES + 1)) as cursor:
