@@ -8,11 +8,13 @@ judges a lease by the same clock. Every change a worker makes to a task it runs 
 fenced by ``worker`` and ``attempt``: a worker that lost its lease (and whose task was
 recovered by another) changes nothing any more.
 
-The claim is one ``UPDATE … WHERE id = (SELECT …) RETURNING``: the sub-select skips
-targets that are busy and servers at their limit, and the partial unique index
-``tasks_one_running_per_target`` refuses a second running task on one target even if
-two claimers raced past that filter (as they can on a database without SQLite's single
-writer); :func:`claim` treats that refusal as "nothing claimed this time".
+The claim is one ``UPDATE … WHERE id = (SELECT …) RETURNING``: the sub-select walks the
+queue index in claim order (``INDEXED BY``: without statistics SQLite would rather scan
+and sort every queued row), skips targets that are busy and servers at their limit, and
+the partial unique index ``tasks_one_running_per_target`` refuses a second running task
+on one target even if two claimers raced past that filter (as they can on a database
+without SQLite's single writer); :func:`claim` treats that refusal as "nothing claimed
+this time".
 """
 
 from __future__ import annotations
@@ -289,14 +291,15 @@ UPDATE tasks
        lease_until = {NOW} + :lease, started_at = {NOW}, finished_at = NULL, step = '',
        cancel_requested = 0
  WHERE id = (
-    SELECT t.id FROM tasks t
+    SELECT t.id FROM tasks t INDEXED BY tasks_queue
      WHERE t.state = 'queued' AND t.not_before <= {NOW}
        AND NOT EXISTS (
            SELECT 1 FROM tasks r
             WHERE r.target_kind = t.target_kind AND r.target_key = t.target_key
               AND r.state IN ('running', 'unknown'))
        AND (t.server = '' OR (
-           SELECT count(*) FROM tasks s WHERE s.server = t.server AND s.state = 'running'
+           SELECT count(*) FROM tasks s INDEXED BY tasks_running_server
+            WHERE s.server = t.server AND s.state = 'running'
            ) < :per_server)
      ORDER BY t.priority DESC, t.id
      LIMIT 1)
@@ -580,6 +583,20 @@ async def step_ended(
         f"UPDATE task_steps SET state = ?, detail = ?, finished_at = coalesce(finished_at, {NOW})"
         " WHERE task_id = ? AND attempt = ? AND idx = ?",
         (state, detail, task_id, attempt, idx),
+    )
+
+
+async def copy_steps(
+    db: aiosqlite.Connection, task_id: int, from_attempt: int, to_attempt: int
+) -> None:
+    """Carry a lost attempt's journal over to the attempt that takes the task over (in
+    the same transaction as the takeover): the new attempt's journal always says which
+    steps had started, even if it dies before it writes anything itself."""
+    await db.execute(
+        f"INSERT OR REPLACE INTO task_steps ({_STEP_COLUMNS})"
+        " SELECT task_id, ?, idx, name, state, detached, run_attempt, started_at,"
+        " finished_at, detail FROM task_steps WHERE task_id = ? AND attempt = ?",
+        (to_attempt, task_id, from_attempt),
     )
 
 

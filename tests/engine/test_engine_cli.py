@@ -1,0 +1,122 @@
+"""`cockpit task|worker|schedule` as a user runs them: real processes, a detached worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from enginekit import python_env
+
+CLI = "from cockpit.cli import main; main()"
+
+
+class Cli:
+    def __init__(self, tmp: Path) -> None:
+        self.store = tmp / "data" / "cockpit.db"
+        self.env = python_env()
+        self.env["XDG_DATA_HOME"] = str(tmp / "xdg-data")
+        self.env["XDG_CONFIG_HOME"] = str(tmp / "xdg-config")
+        self.env.pop("COCKPIT_CONFIG", None)
+
+    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", CLI, "--store", str(self.store), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    runner = Cli(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner("worker", "stop", "--timeout", "30")
+
+
+def test_run_wait_starts_a_detached_worker_and_reports(cli: Cli) -> None:
+    kinds = cli("task", "kinds")
+    assert kinds.returncode == 0, kinds.stderr
+    assert "server.ping\tserver\tidempotent" in kinds.stdout
+    assert "store.prune\tcontrol\tidempotent" in kinds.stdout
+
+    done = cli("task", "run", "server.ping", "localhost", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "batch 1: queued 1 server.ping (task 1)" in done.stdout
+    assert "\tsucceeded\tserver.ping\tserver:localhost\t1\t" in done.stdout
+
+    status = cli("worker", "status")
+    assert status.returncode == 0 and "pid" in status.stdout
+    pid = int(status.stdout.split("(pid ")[1].split(")")[0])
+    assert os.getsid(pid) == pid, "the worker runs in its own session (setsid)"
+
+    log = cli("task", "log", "1")
+    assert log.returncode == 0
+    assert os.uname().sysname in log.stdout  # uname -a
+    assert "# step 1/1 probe: succeeded in" in log.stdout
+    follow = cli("task", "log", "1", "--follow")
+    assert follow.returncode == 0 and follow.stdout == log.stdout
+
+    show = cli("task", "show", "1")
+    assert "state:      succeeded" in show.stdout and "#1 probe: succeeded" in show.stdout
+    listed = cli("task", "list", "--state", "succeeded")
+    assert listed.stdout.startswith("1\tsucceeded\tserver.ping")
+
+    retry = cli("task", "retry", "1")
+    assert retry.returncode == 0 and "task 2: queued (retry of 1)" in retry.stdout
+    assert cli("task", "cancel", "1").returncode == 1  # already ended
+
+    stop = cli("worker", "stop")
+    assert stop.returncode == 0 and "worker stopped" in stop.stdout
+    assert cli("worker", "status").returncode == 1
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_bad_input_exits_2(cli: Cli) -> None:
+    assert cli("task", "run", "server.ping", "nosuch", "--no-start").returncode == 2
+    assert cli("task", "run", "no.such.kind", "localhost", "--no-start").returncode == 2
+    bad_arg = cli("task", "run", "server.ping", "localhost", "--arg", "password=x", "--no-start")
+    assert bad_arg.returncode == 2 and "secret" in bad_arg.stderr
+    assert cli("task", "show", "42").returncode == 2
+    assert cli("task", "cancel", "42").returncode == 2
+    assert cli("task", "log", "42").returncode == 2
+
+
+def test_cancel_a_queued_task_without_a_worker(cli: Cli) -> None:
+    queued = cli("task", "run", "server.ping", "localhost", "--no-start")
+    assert queued.returncode == 0
+    cancelled = cli("task", "cancel", "1")
+    assert cancelled.returncode == 0 and "\tcancelled\t" in cancelled.stdout
+    assert cli("task", "list").stdout.startswith("1\tcancelled")
+
+
+def test_schedules_are_managed_from_the_cli(cli: Cli) -> None:
+    listed = cli("schedule", "list")
+    assert listed.returncode == 0
+    assert listed.stdout.startswith("store-retention\t17 3 * * *\tstore.prune\tstore\tactive")
+    added = cli("schedule", "add", "hourly-ping", "0 * * * *", "server.ping", "*")
+    assert added.returncode == 0, added.stderr
+    assert "schedule hourly-ping: next run" in added.stdout
+    assert cli("schedule", "add", "bad", "61 * * * *", "server.ping", "*").returncode == 2
+    assert cli("schedule", "add", "bad", "0 * * * *", "server.ping", "nosuch").returncode == 2
+    assert cli("schedule", "add", "bad", "0 * * * *", "server.ping", "client=x").returncode == 2
+    assert cli("schedule", "add", "hourly-ping", "0 * * * *", "server.ping", "*").returncode == 2
+    assert cli("schedule", "pause", "hourly-ping").returncode == 0
+    assert "hourly-ping\t0 * * * *\tserver.ping\t*\tpaused" in cli("schedule", "list").stdout
+    assert cli("schedule", "resume", "hourly-ping").returncode == 0
+    assert cli("schedule", "remove", "hourly-ping").returncode == 0
+    assert "hourly-ping" not in cli("schedule", "list").stdout
+    assert cli("schedule", "remove", "hourly-ping").returncode == 2
