@@ -73,9 +73,13 @@ class Cockpit:
     """An open Cockpit: its config and its store."""
 
     def __init__(self, config: Config, db: Database, *, created: bool) -> None:
+        from cockpit.engine import Engine
+
         self.config = config
         self.db = db
         self.created = created
+        #: The task engine: queue, follow, cancel and retry tasks (see cockpit.engine).
+        self.tasks = Engine(db, config)
 
     @classmethod
     async def open(cls, config: Config) -> Cockpit:
