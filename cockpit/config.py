@@ -37,11 +37,9 @@ owner may read; :func:`check_secret_file`, :func:`read_secret_file` and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +49,7 @@ from typing import Any, Final
 import yaml
 
 from cockpit import yamlio
+from cockpit.fileio import write_atomic
 from cockpit.model import validate_name, validate_unix_name
 from cockpit.yamlio import Node, YamlError
 
@@ -463,22 +462,5 @@ def write_secret_file(path: Path, data: bytes) -> None:
     """
     if not isinstance(data, bytes):
         raise TypeError("secrets are written as bytes")
-    parent = path.parent
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomic(path, data, mode=0o600)
