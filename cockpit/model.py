@@ -313,8 +313,8 @@ def _alabel_problem(label: str) -> str | None:
 #: The common case, a plain lowercase LDH name with no ``??--`` label, checked in one
 #: match; anything else takes the full path below (which accepts a superset).
 _FAST_HOST_RE: Final = re.compile(
-    r"(?![a-z0-9]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-    r"(?:\.(?![a-z0-9]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 
 

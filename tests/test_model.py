@@ -1510,6 +1510,8 @@ from cockpit.model import _validate_hostname_full  # noqa: E402
 @settings(max_examples=500, deadline=None, database=None)
 @given(st.from_regex(r"[a-z0-9.\-]{1,80}", fullmatch=True) | st.text(max_size=40))
 @example("ab--cd.example")
+@example("0---0.com")
+@example("a.b---c.example")
 @example("xn--80ak6aa92e.com")
 @example("127.1")
 @example("0x7f.1")
