@@ -231,6 +231,8 @@ class _Reader:
     def _include(self, arg: str, conds: tuple[_Cond, ...], where: _Where, depth: int) -> None:
         if depth >= MAX_INCLUDE_DEPTH:
             raise ImportFileError(where.file, where.line, "Include nested too deeply")
+        if "\x00" in arg:
+            raise ImportFileError(where.file, where.line, "Include names a path with a NUL byte")
         pattern = _expand_tilde(arg, self.home)
         if pattern is None:
             raise ImportFileError(where.file, where.line, f"cannot expand {arg!r}")

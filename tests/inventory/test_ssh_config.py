@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cockpit.inventory import ImportFileError, ImportResult
@@ -382,6 +382,8 @@ _VALUES = st.text(
 
 
 @given(st.lists(st.tuples(_KEYWORDS, _VALUES), max_size=12))
+@example(lines=[("Include", "\x00/*")])
+@example(lines=[("IdentityFile", "~\x00x/key"), ("Host", "a")])
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
