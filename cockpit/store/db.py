@@ -225,10 +225,7 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE``), committed on success, else rolled back."""
         async with self._write_lock:
             conn = self._writer
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise explain(exc, self.path) from exc
+            await self._begin(conn, "BEGIN IMMEDIATE")
             try:
                 yield conn
                 await conn.execute("COMMIT")
@@ -238,6 +235,29 @@ class Database:
             except BaseException:
                 await self._rollback(conn)
                 raise
+
+    async def _begin(self, conn: aiosqlite.Connection, statement: str) -> None:
+        """Start a transaction on ``conn``, whose lock the caller holds.
+
+        A caller cancelled while its BEGIN was queued on the connection's thread leaves
+        that transaction open after it has let the lock go. Holding the lock, nobody
+        owns such a transaction: it is rolled back and the BEGIN tried again.
+        """
+        try:
+            try:
+                await conn.execute(statement)
+            except sqlite3.OperationalError as exc:
+                if "within a transaction" not in str(exc):
+                    raise
+                await conn.execute("ROLLBACK")
+                await conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
+        except BaseException:
+            # Cancelled while the BEGIN was queued: end whatever it opens, in order.
+            with contextlib.suppress(sqlite3.Error):
+                await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -252,10 +272,7 @@ class Database:
         """A consistent read snapshot (a deferred transaction on the read-only connection)."""
         async with self._read_lock:
             conn = self._reader
-            try:
-                await conn.execute("BEGIN")
-            except sqlite3.Error as exc:
-                raise explain(exc, self.path) from exc
+            await self._begin(conn, "BEGIN")
             try:
                 yield conn
             except sqlite3.Error as exc:
