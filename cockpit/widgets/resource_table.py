@@ -342,55 +342,42 @@ class ResourceTable(ScrollView, can_focus=True):
             self.total = total
             super().__init__()
 
-    class Loaded(Message):
+    class _TableMessage(Message):
+        """A message about this table (``control`` is the table, for ``on(…, "#id")``)."""
+
+        def __init__(self, table: ResourceTable) -> None:
+            self.table = table
+            super().__init__()
+
+        @property
+        def control(self) -> ResourceTable:
+            return self.table
+
+    class Loaded(_TableMessage):
         """The first page of a query arrived: the table knows how many rows match."""
 
         def __init__(self, table: ResourceTable, total: int) -> None:
-            self.table = table
             self.total = total
-            super().__init__()
+            super().__init__(table)
 
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
-
-    class Highlighted(Message):
-        """The cursor is on a (loaded) row."""
-
+    class _RowMessage(_TableMessage):
         def __init__(self, table: ResourceTable, index: int, row: Row) -> None:
-            self.table = table
             self.index = index
             self.row = row
-            super().__init__()
+            super().__init__(table)
 
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
+    class Highlighted(_RowMessage):
+        """The cursor is on a (loaded) row."""
 
-    class MarksChanged(Message):
+    class MarksChanged(_TableMessage):
         """Rows were marked or unmarked; ``count`` are marked now."""
 
         def __init__(self, table: ResourceTable, count: int) -> None:
-            self.table = table
             self.count = count
-            super().__init__()
+            super().__init__(table)
 
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(_RowMessage):
         """A row was chosen (``enter`` or a double click)."""
-
-        def __init__(self, table: ResourceTable, index: int, row: Row) -> None:
-            self.table = table
-            self.index = index
-            self.row = row
-            super().__init__()
-
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
 
     def __init__(
         self,
