@@ -35,6 +35,7 @@ from cockpit.backends.services.base import (
     SettingKind,
     run_step,
 )
+from cockpit.backends.services.php import PhpFpm, PhpFpmSettings
 from cockpit.backends.services.render import (
     TemplateError,
     render_template,
@@ -50,12 +51,14 @@ from cockpit.model import (
     validate_domain,
     validate_path,
 )
+from cockpit.textsafe import sanitize_line
 
 __all__ = [
     "CONFIG_HEADER",
     "ApplyError",
     "ApplyResult",
     "CertificatePaths",
+    "HealthResult",
     "HttpService",
     "ProbeResult",
     "RenderedVhost",
@@ -159,6 +162,18 @@ class ProbeResult:
     url: str
     status: int | None
     config_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """What a site answered to its health request: the status, whether the body held
+    the expected text, and the start of the body (sanitised) when it did not."""
+
+    url: str
+    status: int | None
+    matched: bool
+    ok: bool
+    excerpt: str = ""
 
 
 class ApplyError(ServiceError):
@@ -338,6 +353,37 @@ svc_test
 """
 
 
+_HEALTH_PATH_RE: Final = re.compile(r"/[A-Za-z0-9._~/=&%?+-]*")
+_HEALTH_TEXT_RE: Final = re.compile(r"[ -~]{0,200}")
+
+#: Args: host, address, port, scheme, path, wanted status, wanted text, seconds.
+_HEALTH: Final = r"""
+host=$1 addr=$2 port=$3 scheme=$4 path=$5 want=$6 text=$7 limit=$8
+case $addr in *:*) addr="[$addr]" ;; esac
+command -v curl >/dev/null 2>&1 || { echo "cockpit: curl is not installed" >&2; exit 3; }
+body=$(mktemp) || exit 1
+trap 'rm -f -- "$body"' EXIT
+deadline=$(( $(date +%s) + limit ))
+while :; do
+    code=$(curl -sS -k -o "$body" -w '%{http_code}' --max-time 10         --resolve "$host:$port:$addr" -- "$scheme://$host:$port$path" 2>/dev/null)
+    match=0
+    if [ -z "$text" ] || grep -qF -- "$text" "$body"; then match=1; fi
+    if [ "$code" = "$want" ] && [ "$match" = 1 ]; then
+        printf 'cockpit-health status=%s match=1
+' "$code"
+        exit 0
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+        printf 'cockpit-health status=%s match=%s
+' "$code" "$match"
+        head -c 2000 -- "$body" | head -n 20 | sed 's/^/| /'
+        exit 1
+    fi
+    sleep 0.3
+done
+"""
+
+
 class HttpService(ServicePlugin, abc.ABC):
     """Base of the http plugins (nginx, apache)."""
 
@@ -380,6 +426,30 @@ class HttpService(ServicePlugin, abc.ABC):
             SettingKind.OPTIONAL_PATH, "", "CA bundle trusted for the ACME server (tests)"
         ),
         "acme_client": Setting(SettingKind.CHOICE, "lego", "the ACME client", ("lego",)),
+        "web_user": Setting(
+            SettingKind.UNIX_USER, "www-data", "the web server's user (connects to PHP sockets)"
+        ),
+        "web_group": Setting(
+            SettingKind.UNIX_USER, "www-data", "the web server's group (reads the sites' files)"
+        ),
+        "php_fpm_binary": Setting(
+            SettingKind.OPTIONAL_PATH, "", "php-fpm (empty: the newest /usr/sbin/php-fpmX.Y)"
+        ),
+        "php_fpm_conf": Setting(
+            SettingKind.OPTIONAL_PATH, "", "php-fpm's main config (empty: Debian's)"
+        ),
+        "php_fpm_pool_dir": Setting(
+            SettingKind.OPTIONAL_PATH, "", "where site pools are written (empty: Debian's pool.d)"
+        ),
+        "php_fpm_pid": Setting(
+            SettingKind.OPTIONAL_PATH, "", "php-fpm's pid file (reload = signal; empty: Debian's)"
+        ),
+        "php_fpm_reload": Setting(
+            SettingKind.CHOICE, "systemctl", "how to reload php-fpm", ("systemctl", "signal")
+        ),
+        "php_fpm_unit": Setting(
+            SettingKind.OPTIONAL_WORD, "", "php-fpm's systemd unit (empty: phpX.Y-fpm)"
+        ),
     }
 
     # -- paths -------------------------------------------------------------------------
@@ -409,6 +479,22 @@ class HttpService(ServicePlugin, abc.ABC):
         if ":" in address:
             return f"[{ipaddress.ip_address(address)}]:{port}"
         return f"{address}:{port}"
+
+    def php_fpm(self) -> PhpFpm:
+        """The server's php-fpm, as this service's ``php_fpm_*`` settings describe it."""
+        settings = PhpFpmSettings(
+            binary=self.setting("php_fpm_binary"),
+            main_conf=self.setting("php_fpm_conf"),
+            pool_dir=self.setting("php_fpm_pool_dir"),
+            pid_file=self.setting("php_fpm_pid"),
+            reload=self.setting("php_fpm_reload"),
+            unit=self.setting("php_fpm_unit"),
+        )
+        return PhpFpm(settings, self.paths.lock("php-fpm"))
+
+    def php_socket(self, pool: str) -> str:
+        """Where a site pool's socket is: ``<root>/run/php/<pool>.sock``."""
+        return validate_path(f"{self.paths.run}/php/{pool}.sock", "php socket")
 
     def certificate_paths(self, domain: str) -> CertificatePaths:
         """Where Cockpit keeps a site's certificate on this server."""
@@ -616,6 +702,111 @@ class HttpService(ServicePlugin, abc.ABC):
             )
         changed, _ = _parse_result(result.stdout)
         return changed
+
+    async def read_vhost(self, transport: Transport, domain: str) -> str | None:
+        """The live vhost file of ``domain``, or None when there is none."""
+        result = await run_step(
+            transport,
+            f"read the vhost of {domain}",
+            '[ -e "$1" ] || exit 3\ncat -- "$1"',
+            [self.vhost_path(domain)],
+            sudo=True,
+        )
+        if result.exit_code == 3:
+            return None
+        if not result.ok:
+            raise ServiceError(f"cannot read the vhost of {domain}", output=result.stderr)
+        return "".join(line + "\n" for line in result.stdout)
+
+    async def restore_site(
+        self,
+        transport: Transport,
+        domain: str,
+        text: str | None,
+        *,
+        on_line: LineHandler | None = None,
+    ) -> None:
+        """Put a vhost back exactly as it was (``text``, read by :meth:`read_vhost`
+        before a change), or remove it (None); test and reload. Used to undo an
+        applied vhost when a later step of a task fails."""
+        domain = validate_domain(domain)
+        if text is None:
+            await self.remove_site(transport, domain, on_line=on_line)
+            return
+        temp = self._temp_path(domain)
+        try:
+            await transport.upload(text.encode("utf-8"), temp, mode=0o644, sudo=True)
+        except TransportError as exc:
+            raise ApplyError(
+                f"{domain}: cannot upload the vhost to {temp}: {exc}",
+                stage="upload",
+                restored=False,
+            ) from exc
+        args = [
+            self.lock_path, temp, self.vhost_path(domain), self.link_path(domain),
+            "", self.probe_address, str(self.int_setting("http_port")), "http", "", "",
+            str(self.int_setting("probe_timeout")), *self.service_args(),
+        ]  # fmt: skip
+        result = await run_step(
+            transport,
+            f"restore the vhost of {domain}",
+            self._script(_APPLY),
+            args,
+            sudo=True,
+            on_line=on_line,
+        )
+        if not result.ok:
+            stage = _STAGES.get(result.exit_code or 0, "restore")
+            raise ApplyError(
+                f"{domain}: restoring the previous vhost failed at the {stage}",
+                stage=stage,
+                restored=False,
+                output=[*result.stdout, *result.stderr],
+            )
+
+    async def check_health(
+        self,
+        transport: Transport,
+        host: str,
+        path: str = "/",
+        *,
+        https: bool = False,
+        status: int = 200,
+        contains: str = "",
+        time_limit: float = 30,
+    ) -> HealthResult:
+        """Ask the site for ``path`` through the web server (from the server itself, the
+        name pinned to the probe address) until it answers ``status`` with ``contains``
+        in the body, or ``time_limit`` seconds pass."""
+        if not _HEALTH_PATH_RE.fullmatch(path):
+            raise ValidationError("health path", "must be a plain absolute URL path", path)
+        if not _HEALTH_TEXT_RE.fullmatch(contains):
+            raise ValidationError("health text", "must be plain printable ASCII", contains)
+        host = validate_domain(host, wildcard=False)
+        port = self.int_setting("https_port" if https else "http_port")
+        scheme = "https" if https else "http"
+        url = f"{scheme}://{host}:{port}{path}"
+        result = await run_step(
+            transport,
+            f"probe {url}",
+            _HEALTH,
+            [host, self.probe_address, str(port), scheme, path, str(status), contains,
+             str(int(time_limit))],
+            time_limit=time_limit + 60,
+        )  # fmt: skip
+        code: int | None = None
+        matched = False
+        excerpt: list[str] = []
+        for line in result.stdout:
+            if line.startswith("cockpit-health "):
+                fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+                code = int(fields["status"]) if fields.get("status", "").isdigit() else None
+                matched = fields.get("match") == "1"
+            elif line.startswith("| "):
+                excerpt.append(sanitize_line(line[2:]))
+        return HealthResult(
+            url, code, matched, result.ok and code == status and matched, "\n".join(excerpt)
+        )
 
     async def reload(self, transport: Transport, *, on_line: LineHandler | None = None) -> None:
         """Test the config and reload the server (after a certificate renewal, say)."""
