@@ -161,7 +161,7 @@ def loaded(context: Context) -> Config:
 
 
 #: Command modules; each registers its group on ``main`` when imported.
-COMMAND_MODULES = ("config", "server", "inventory", "trust", "task", "worker", "schedule")
+COMMAND_MODULES = ("config", "server", "inventory", "trust", "task", "worker", "schedule", "status")
 
 
 def _register() -> None:

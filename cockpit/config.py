@@ -61,6 +61,8 @@ __all__ = [
     "Retention",
     "SecretFileError",
     "SshDefaults",
+    "StatsSettings",
+    "StatusSettings",
     "check_secret_file",
     "config_dir",
     "config_path",
@@ -162,6 +164,44 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsSettings:
+    """How long statistics are kept: per minute, per hour, and collector tasks' records."""
+
+    minute_hours: int = 48
+    hour_days: int = 90
+    task_hours: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSettings:
+    """Thresholds of ``cockpit status`` and the default quotas of sites (0: no limit)."""
+
+    cert_warn_days: int = 14
+    cert_crit_days: int = 3
+    disk_warn_percent: int = 90
+    disk_crit_percent: int = 95
+    disk_full_warn_days: int = 7
+    disk_full_crit_days: int = 1
+    stale_minutes: int = 10
+    failed_hours: int = 24
+    clock_warn_ms: int = 1000
+    clock_crit_ms: int = 30000
+    quota_warn_percent: int = 80
+    quota_crit_percent: int = 100
+    site_disk_mb: int = 0
+    site_bandwidth_mb_month: int = 0
+
+
+#: Each setting of the ``stats`` and ``status`` sections: (minimum, maximum).
+_STATS_RANGES: Final = {
+    "minute_hours": (1, 24 * 366),
+    "hour_days": (1, 36_500),
+    "task_hours": (0, 24 * 366),
+}
+_STATUS_RANGES: Final = {name: (0, 10**9) for name in StatusSettings.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     store: Path = field(default_factory=_default_store)
     ssh: SshDefaults = field(default_factory=SshDefaults)
@@ -171,6 +211,8 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     read_only: bool = False
     retention: Retention = field(default_factory=Retention)
+    stats: StatsSettings = field(default_factory=StatsSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
     #: The file the config was read from, or None for pure defaults (not dumped).
     source: Path | None = field(default=None, compare=False)
 
@@ -191,6 +233,8 @@ _TOP_KEYS: Final = (
     "keymap",
     "read_only",
     "retention",
+    "stats",
+    "status",
 )
 _SSH_KEYS: Final = (
     "user",
@@ -291,6 +335,13 @@ def _retention(node: Node) -> Retention:
     return Retention(**kwargs)
 
 
+def _ranged(node: Node, ranges: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    entries = _section(node, tuple(ranges))
+    return {
+        key: n.as_int(minimum=ranges[key][0], maximum=ranges[key][1]) for key, n in entries.items()
+    }
+
+
 def _keymap(node: Node) -> Mapping[str, str]:
     keymap: dict[str, str] = {}
     for binding, value in node.items() if node.value is not None else ():
@@ -323,6 +374,10 @@ def _config(root: Node, source: Path) -> Config:
         kwargs["read_only"] = n.as_bool()
     if (n := entries.get("retention")) is not None:
         kwargs["retention"] = _retention(n)
+    if (n := entries.get("stats")) is not None:
+        kwargs["stats"] = StatsSettings(**_ranged(n, _STATS_RANGES))
+    if (n := entries.get("status")) is not None:
+        kwargs["status"] = StatusSettings(**_ranged(n, _STATUS_RANGES))
     return Config(**kwargs)
 
 
@@ -405,6 +460,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             "failed_days": config.retention.failed_days,
         },
         "keymap": dict(config.keymap),
+        "stats": {k: getattr(config.stats, k) for k in _STATS_RANGES},
+        "status": {k: getattr(config.status, k) for k in _STATUS_RANGES},
     }
 
 

@@ -37,7 +37,12 @@ from cockpit.store.sites import SORT_COLUMNS as SITE_SORT_COLUMNS
 from cockpit.store.sites import SiteFilter
 
 if TYPE_CHECKING:
+    from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
+    from cockpit.status.dashboard import Series, SiteStats, Tile, TopRow
+    from cockpit.status.evaluate import Report as StatusReport
+    from cockpit.store.metrics import SiteQuota
+    from cockpit.tasks.stats import CollectReport
 
 __all__ = ["SITE_SORT_COLUMNS", "Cockpit", "SiteFilter", "SitePage", "local_server"]
 
@@ -205,3 +210,79 @@ class Cockpit:
             if site is None:
                 return await backup_queries.list_all(conn)
             return await backup_queries.list_for_site(conn, site)
+
+    # -- statistics and on-call status (cockpit.status) ----------------------------------
+
+    async def status(self, *, since: float | None = None) -> StatusReport:
+        """The fleet's on-call status from the store (no connection to any server)."""
+        from cockpit.status.evaluate import evaluate
+
+        return await evaluate(self.db, self.config, since=since)
+
+    async def refresh_stats(self, *, timeout: float = 30.0) -> list[CollectReport]:
+        """Collect every server's statistics now (site probes and access logs included),
+        within ``timeout`` seconds in all; what did not answer keeps its old statistics."""
+        from cockpit.engine.transports import TransportFactory
+        from cockpit.tasks.stats import collect_many
+
+        factory = TransportFactory(self.config)
+        transports: dict[str, Transport_] = {}
+
+        def transport_for(server: Server) -> Transport_:
+            if server.name not in transports:
+                transports[server.name] = factory(server)
+            return transports[server.name]
+
+        try:
+            return await collect_many(
+                self.db,
+                await self.servers(),
+                transport_for,
+                timeout=timeout,
+                limit=self.config.concurrency.global_limit,
+            )
+        finally:
+            for transport in transports.values():
+                await transport.close()
+            await factory.close()
+
+    async def stats_series(
+        self, scope: str, key: str, metric: str, window: str | int = "1h", *, points: int = 120
+    ) -> Series:
+        """One metric of a server, site, client or platform over ``1h``, ``24h``, ``7d``…"""
+        from cockpit.status.dashboard import series
+
+        return await series(self.db, self.config, scope, key, metric, window, points=points)
+
+    async def stats_top(
+        self, what: str, *, window: str | int = "24h", limit: int = 10
+    ) -> list[TopRow]:
+        """Top-N: requests, bytes, s5xx, growth, certificates, disks."""
+        from cockpit.status.dashboard import top
+
+        return await top(self.db, what, window=window, limit=limit, config=self.config)
+
+    async def stats_tiles(self, report: StatusReport | None = None) -> list[Tile]:
+        """OK/WARNING/CRITICAL/UNKNOWN counts per server, client and platform."""
+        from cockpit.status.dashboard import tiles
+
+        return tiles(report if report is not None else await self.status())
+
+    async def site_stats(self, domain: str) -> SiteStats | None:
+        from cockpit.status.dashboard import site_stats
+
+        return await site_stats(self.db, domain)
+
+    async def site_quotas(self) -> list[SiteQuota]:
+        from cockpit.store import metrics
+
+        async with self.db.read() as conn:
+            return await metrics.site_quotas(conn)
+
+    async def set_site_quota(self, quota: SiteQuota) -> None:
+        """Set a site's own limits (all None: remove them)."""
+        from cockpit.store import metrics
+
+        async with self.db.write() as conn:
+            if not await metrics.set_site_quota(conn, quota):
+                raise NotFoundError(f"no site {quota.domain}")

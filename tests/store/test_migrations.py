@@ -94,6 +94,7 @@ SEEDERS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: seed_v2,
     3: seed_v2,  # 3 only added triggers
     4: seed_v2,  # 4 added the task tables; the inventory is what must survive here
+    5: seed_v2,  # 5 added the site search index
 }
 
 
