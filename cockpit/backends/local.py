@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cockpit.backends.transport import (
-    Line,
     LineHandler,
+    LinesHandler,
     LineSplitter,
     Result,
-    Stream,
     Transport,
     TransportError,
     script_with_args,
+    splitters,
 )
 from cockpit.fileio import write_atomic
 
@@ -56,6 +56,7 @@ class LocalTransport(Transport):
         on_line: LineHandler | None = None,
         capture: bool = False,
         timeout: float | None = None,
+        on_lines: LinesHandler | None = None,
     ) -> Result:
         payload = script_with_args(script, args)
         argv = ["/bin/sh", "-s"]
@@ -63,12 +64,12 @@ class LocalTransport(Transport):
             argv = ["sudo", "-n", "--", *argv]
         stdout_lines: list[str] = []
         stderr_lines: list[str] = []
-
-        def deliver(line: Line) -> None:
-            if capture:
-                (stdout_lines if line.stream is Stream.STDOUT else stderr_lines).append(line.text)
-            if on_line is not None:
-                on_line(line)
+        out_splitter, err_splitter = splitters(
+            on_line,
+            on_lines,
+            stdout_lines if capture else None,
+            stderr_lines if capture else None,
+        )
 
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -83,8 +84,7 @@ class LocalTransport(Transport):
             raise TransportError(f"cannot start /bin/sh on this machine: {exc.strerror}") from exc
         assert proc.stdin and proc.stdout and proc.stderr
 
-        async def pump(reader: asyncio.StreamReader, stream: Stream) -> None:
-            splitter = LineSplitter(stream, deliver)
+        async def pump(reader: asyncio.StreamReader, splitter: LineSplitter) -> None:
             while chunk := await reader.read(CHUNK):
                 splitter.feed(chunk)
             splitter.close()
@@ -97,7 +97,7 @@ class LocalTransport(Transport):
                 proc.stdin.close()
 
         work = asyncio.gather(
-            feed(), pump(proc.stdout, Stream.STDOUT), pump(proc.stderr, Stream.STDERR), proc.wait()
+            feed(), pump(proc.stdout, out_splitter), pump(proc.stderr, err_splitter), proc.wait()
         )
         try:
             await asyncio.wait_for(work, timeout)

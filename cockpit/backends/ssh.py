@@ -84,15 +84,15 @@ from cockpit.backends.transport import (
     AuthError,
     ConnectError,
     HostKeyError,
-    Line,
     LineHandler,
+    LinesHandler,
     LineSplitter,
     Result,
-    Stream,
     Transport,
     TransportError,
     script_with_args,
     sh_quote,
+    splitters,
 )
 from cockpit.config import Config, SshDefaults
 from cockpit.model import Server
@@ -114,6 +114,9 @@ SUDO_STDIN_LINE_COMMAND: Final = "sudo -n " + STDIN_LINE_COMMAND
 
 #: Piece size for uploads (and the write-buffer high-water mark scale).
 CHUNK: Final = 256 * 1024
+#: Largest SSH data packet we accept on a channel (asyncssh's default is 32 KiB):
+#: fewer, larger chunks to split when a command prints a lot.
+MAX_PACKET: Final = 256 * 1024
 #: Preferred algorithms first; asyncssh's defaults stay allowed after them.
 KEX_ALGS: Final = "^curve25519-sha256,curve25519-sha256@libssh.org"
 ENCRYPTION_ALGS: Final = "^aes128-gcm@openssh.com,chacha20-poly1305@openssh.com"
@@ -540,7 +543,12 @@ class SshPool:
             lease = await self._acquire(server, urgent=urgent and attempts == 1)
             try:
                 chan, session = await lease.conn.conn.create_session(
-                    factory, command(lease.conn), encoding=None, env=None, send_env=None
+                    factory,
+                    command(lease.conn),
+                    encoding=None,
+                    env=None,
+                    send_env=None,
+                    max_pktsize=MAX_PACKET,
                 )
             except asyncssh.ChannelOpenError as exc:
                 busy = lease.conn.active
@@ -577,12 +585,22 @@ class SshPool:
 class _RunSession(asyncssh.SSHClientSession[bytes]):
     """A channel running a script: output fed to line splitters as it arrives."""
 
-    def __init__(self, on_line: LineHandler | None, capture: bool) -> None:
+    def __init__(
+        self,
+        on_line: LineHandler | None,
+        capture: bool,
+        on_lines: LinesHandler | None = None,
+    ) -> None:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        self._out = LineSplitter(Stream.STDOUT, self._handler(on_line, capture, self.stdout))
-        self._err = LineSplitter(Stream.STDERR, self._handler(on_line, capture, self.stderr))
-        self._discard = on_line is None and not capture  # nobody wants the lines
+        self._out, self._err = splitters(
+            on_line,
+            on_lines,
+            self.stdout if capture else None,
+            self.stderr if capture else None,
+        )
+        # nobody wants the lines
+        self._discard = on_line is None and on_lines is None and not capture
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
         self.lost: Exception | None = None
@@ -590,21 +608,6 @@ class _RunSession(asyncssh.SSHClientSession[bytes]):
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writable = asyncio.Event()
         self._writable.set()
-
-    @staticmethod
-    def _handler(on_line: LineHandler | None, capture: bool, kept: list[str]) -> LineHandler:
-        """The per-stream line handler, with no work per line beyond what was asked for."""
-        if not capture:
-            return on_line or (lambda line: None)
-        keep = kept.append
-        if on_line is None:
-            return lambda line: keep(line.text)
-
-        def both(line: Line) -> None:
-            keep(line.text)
-            on_line(line)
-
-        return both
 
     def _feed(self, splitter: LineSplitter, data: bytes | None) -> None:
         if self._discard or self.handler_error is not None:
@@ -841,6 +844,7 @@ class SshTransport(Transport):
         on_line: LineHandler | None = None,
         capture: bool = False,
         timeout: float | None = None,
+        on_lines: LinesHandler | None = None,
     ) -> Result:
         body = script_with_args(script, args)  # refuses NUL before anything is sent
         where = self.server.name
@@ -852,7 +856,7 @@ class SshTransport(Transport):
 
         def factory() -> _RunSession:
             nonlocal session
-            session = _RunSession(on_line, capture)
+            session = _RunSession(on_line, capture, on_lines)
             return session
 
         async with self.pool.session(self.server, factory, command) as (lease, chan, _):

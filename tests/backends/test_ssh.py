@@ -595,16 +595,57 @@ def test_line_splitter_keeps_the_contract() -> None:
     from cockpit.backends.transport import LineSplitter
 
     rnd = random.Random(4)
-    alphabet = [b"a", b"\n", b"\r", "ä".encode(), b"\xff", b"xyz" * 5, b"\r\n"]
-    for _ in range(3000):
-        data = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 200)))
-        max_line = rnd.randint(1, 20)
+    alphabet = [
+        b"a",
+        b"\n",
+        b"\r",
+        "ä".encode(),
+        "🚀".encode(),
+        b"\xff",
+        b"\xe2\x82",
+        b"xyz" * 5,
+        b"\r\n",
+    ]
+    for case in range(4000):
+        # small limits take the exact per-line path, larger ones the whole-chunk fast path
+        data = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 400)))
+        max_line = rnd.randint(1, 20) if case % 2 else rnd.randint(20, 400)
         got: list[Line] = []
-        splitter = LineSplitter(Stream.STDOUT, got.append, max_line=max_line)
+        batches: list[tuple[Stream, list[str]]] = []
+
+        def batch(stream: Stream, texts: list[str], batches: list = batches) -> None:
+            batches.append((stream, list(texts)))
+
+        splitter = LineSplitter(Stream.STDOUT, got.append, max_line=max_line, on_lines=batch)
         i = 0
         while i < len(data):
-            n = rnd.randint(1, 30)
+            n = rnd.randint(1, 60)
             splitter.feed(data[i : i + n])
             i += n
         splitter.close()
-        assert got == _reference_lines(data, max_line), (data, max_line)
+        expected = _reference_lines(data, max_line)
+        assert got == expected, (data, max_line)
+        assert [t for _, texts in batches for t in texts] == [line.text for line in expected]
+        assert all(stream is Stream.STDOUT and texts for stream, texts in batches)
+
+
+async def test_batched_lines_match_single_lines_and_capture(ssh: SshTransport) -> None:
+    """``on_lines`` gets the same lines as ``on_line`` and ``capture``, per stream, in order."""
+    script = (
+        'i=0; while [ $i -lt 20000 ]; do echo "out $i ünï"; i=$((i+1)); done; '
+        "printf 'crlf\\r\\nno newline'; echo err >&2"
+    )
+    singles: list[Line] = []
+    batched: dict[Stream, list[str]] = {Stream.STDOUT: [], Stream.STDERR: []}
+    result = await ssh.run_script(
+        script,
+        on_line=singles.append,
+        on_lines=lambda stream, texts: batched[stream].extend(texts),
+        capture=True,
+    )
+    assert result.ok
+    expected = [f"out {i} ünï" for i in range(20000)] + ["crlf", "no newline"]
+    assert result.stdout == expected
+    assert batched[Stream.STDOUT] == expected
+    assert [line.text for line in singles if line.stream is Stream.STDOUT] == expected
+    assert result.stderr == batched[Stream.STDERR] == ["err"]
