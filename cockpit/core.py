@@ -37,6 +37,7 @@ from cockpit.store.sites import SORT_COLUMNS as SITE_SORT_COLUMNS
 from cockpit.store.sites import SiteFilter
 
 if TYPE_CHECKING:
+    from cockpit.backends.hostkeys import HostKeyOffer
     from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
     from cockpit.status.dashboard import Series, SiteStats, Tile, TopRow
@@ -166,6 +167,28 @@ class Cockpit:
                 facts.checked_at,
             )
         return facts
+
+    # -- host keys -------------------------------------------------------------------
+
+    async def fetch_host_key(self, name: str) -> HostKeyOffer:
+        """The host key server ``name`` presents (the SSH handshake only: nothing runs)
+        and what the known_hosts files say of it: trusted, unknown or changed."""
+        from cockpit.backends.hostkeys import fetch_offer
+
+        server = await self.server(name)
+        if server is None:
+            raise NotFoundError(f"no server named {name!r}")
+        return await fetch_offer(self.config, server)
+
+    async def trust_host_key(self, offer: HostKeyOffer, *, hashed: bool = False) -> bool:
+        """Record a fetched key in Cockpit's own known_hosts, once the admin confirmed it;
+        False when it was trusted already. A changed key raises HostKeyError and nothing
+        is written."""
+        import asyncio
+
+        from cockpit.backends.hostkeys import record_offer
+
+        return await asyncio.to_thread(record_offer, self.config, offer, hashed=hashed)
 
     # -- platforms, clients ----------------------------------------------------------
 

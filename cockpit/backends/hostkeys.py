@@ -39,23 +39,30 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import asyncssh
 
-from cockpit.backends.transport import HostKeyError
+from cockpit.backends.transport import ArgumentError, HostKeyError
 from cockpit.fileio import write_atomic
+
+if TYPE_CHECKING:
+    from cockpit.config import Config
+    from cockpit.model import Server
 
 __all__ = [
     "DEFAULT_PORT",
     "HostKeyCheck",
+    "HostKeyOffer",
     "KnownHosts",
     "describe",
+    "fetch_offer",
     "fingerprint",
     "host_pattern",
     "import_key",
     "key_bits",
     "key_type_name",
+    "record_offer",
     "user_known_hosts",
 ]
 
@@ -374,3 +381,68 @@ class KnownHosts:
             yield
         finally:
             os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# Trusting a server on purpose (``cockpit server trust``, through cockpit.core)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyOffer:
+    """A server's host key, fetched without logging in, and what the files say of it."""
+
+    server: str  # the server's name in the inventory
+    key: Any
+    host: str  # the name it is (or would be) recorded under, with ``port``
+    port: int
+    verdict: HostKeyError | None  # None: already trusted; else why it is not (yet)
+
+    @property
+    def label(self) -> str:
+        """The known_hosts name: ``[127.0.0.2]:2200``, or the bare host on port 22."""
+        return host_pattern(self.host, self.port)
+
+    @property
+    def description(self) -> str:
+        """As ``ssh-keygen -lf`` prints the recorded entry: ``256 SHA256:… label (ED25519)``."""
+        return describe(self.key, self.label)
+
+    @property
+    def trusted(self) -> bool:
+        return self.verdict is None
+
+    @property
+    def changed(self) -> bool:
+        """Another key is on record for this host: it can never be trusted as is."""
+        return self.verdict is not None and self.verdict.known is not None
+
+
+async def fetch_offer(config: Config, server: Server) -> HostKeyOffer:
+    """Fetch ``server``'s host key (the handshake only: nothing runs, nothing is sent
+    but the key exchange) and judge it against the known_hosts files ``config`` names.
+
+    Raises :class:`ArgumentError` for a server on the local transport and the
+    transport's errors when the server cannot be reached.
+    """
+    from cockpit.backends.ssh import SshPool
+    from cockpit.model import Transport
+
+    if server.transport is Transport.LOCAL:
+        raise ArgumentError(f"{server.name} uses the local transport: it has no host key to trust")
+    pool = SshPool(config)
+    try:
+        fetched = await pool.fetch_host_key(server)
+    finally:
+        await pool.close()
+    verdict = pool.known_hosts.lookup(fetched.host, fetched.port).verdict(fetched.key)
+    return HostKeyOffer(server.name, fetched.key, fetched.host, fetched.port, verdict)
+
+
+def record_offer(config: Config, offer: HostKeyOffer, *, hashed: bool = False) -> bool:
+    """Record an offered key in Cockpit's own known_hosts (0600, atomic); False when it
+    was trusted already. A changed or revoked key raises :class:`HostKeyError` and
+    nothing is written."""
+    return KnownHosts(config.ssh.known_hosts).record(
+        offer.host, offer.port, offer.key, hashed=hashed
+    )

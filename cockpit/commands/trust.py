@@ -19,33 +19,49 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cockpit.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, loaded, pass_context, run
+from cockpit.cli import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    Context,
+    fail,
+    loaded,
+    pass_context,
+    run,
+    with_cockpit,
+)
 from cockpit.commands.server import server
 
 if TYPE_CHECKING:
-    from cockpit.backends.ssh import FetchedKey
-    from cockpit.config import Config
-    from cockpit.model import Server
-
-
-async def _find_server(config: Config, name: str) -> Server | None:
+    from cockpit.backends.hostkeys import HostKeyOffer
     from cockpit.core import Cockpit
 
-    cockpit = await Cockpit.open(config)
+
+async def _fetch(cockpit: Cockpit, name: str) -> HostKeyOffer | tuple[str, int]:
+    """The offer, or why there is none and the exit code that says so."""
+    from cockpit.backends.transport import ArgumentError, TransportError
+    from cockpit.store import NotFoundError
+
     try:
-        return await cockpit.server(name)
-    finally:
-        await cockpit.close()
+        return await cockpit.fetch_host_key(name)
+    except NotFoundError:
+        return f"no server named {name!r}", EXIT_USAGE
+    except ArgumentError as exc:  # the local transport: nothing to trust
+        return str(exc), EXIT_USAGE
+    except TransportError as exc:
+        return str(exc), EXIT_FAILED
 
 
-async def _fetch(config: Config, srv: Server) -> FetchedKey:
-    from cockpit.backends.ssh import SshPool
+async def _record(cockpit: Cockpit, offer: HostKeyOffer, hashed: bool) -> str | None:
+    """None once recorded (or trusted already), else why not."""
+    from cockpit.backends.transport import HostKeyError
 
-    pool = SshPool(config)
     try:
-        return await pool.fetch_host_key(srv)
-    finally:
-        await pool.close()
+        await cockpit.trust_host_key(offer, hashed=hashed)
+    except HostKeyError as exc:  # changed or revoked meanwhile: nothing written
+        return str(exc)
+    except OSError as exc:
+        return f"{cockpit.config.ssh.known_hosts}: {exc.strerror or exc}"
+    return None
 
 
 @server.command("trust")
@@ -55,31 +71,19 @@ async def _fetch(config: Config, srv: Server) -> FetchedKey:
 @pass_context
 def server_trust(context: Context, name: str, yes: bool, hashed: bool) -> None:
     """Fetch the host key of server NAME, show its fingerprint, and trust it when confirmed."""
-    from cockpit.backends.hostkeys import KnownHosts, describe, host_pattern
-    from cockpit.backends.transport import HostKeyError, TransportError
-    from cockpit.model import Transport
     from cockpit.textsafe import sanitize
 
     config = loaded(context)
-    srv = run(_find_server(config, name))
-    if srv is None:
-        fail(f"no server named {sanitize(name)!r}", EXIT_USAGE)
-    if srv.transport is Transport.LOCAL:
-        fail(f"{srv.name} uses the local transport: it has no host key to trust", EXIT_USAGE)
-    try:
-        fetched = run(_fetch(config, srv))
-    except TransportError as exc:
-        fail(sanitize(str(exc)), EXIT_FAILED)
-    known = KnownHosts(config.ssh.known_hosts)
-    label = host_pattern(fetched.host, fetched.port)
-    click.echo(f"{srv.name}: the server presents this host key:")
-    click.echo(sanitize(describe(fetched.key, label)))
-    verdict = known.lookup(fetched.host, fetched.port).verdict(fetched.key)
-    if verdict is None:
-        click.echo(f"{srv.name}: this key is already trusted; nothing to do.")
+    offer = run(with_cockpit(config, lambda cockpit: _fetch(cockpit, name)))
+    if isinstance(offer, tuple):
+        fail(sanitize(offer[0]), offer[1])
+    click.echo(f"{offer.server}: the server presents this host key:")
+    click.echo(sanitize(offer.description))
+    if offer.trusted:
+        click.echo(f"{offer.server}: this key is already trusted; nothing to do.")
         return
-    if verdict.known:
-        fail(sanitize(str(verdict)), EXIT_FAILED)
+    if offer.changed:
+        fail(sanitize(str(offer.verdict)), EXIT_FAILED)
     if not yes:
         if not sys.stdin.isatty():
             fail(
@@ -88,12 +92,9 @@ def server_trust(context: Context, name: str, yes: bool, hashed: bool) -> None:
                 "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run again with --yes.",
                 EXIT_USAGE,
             )
-        if not click.confirm(f"Trust this key for {srv.name}?", default=False):
+        if not click.confirm(f"Trust this key for {offer.server}?", default=False):
             fail("not trusted; nothing was recorded", EXIT_FAILED)
-    try:
-        known.record(fetched.host, fetched.port, fetched.key, hashed=hashed)
-    except HostKeyError as exc:
-        fail(sanitize(str(exc)), EXIT_FAILED)
-    except OSError as exc:
-        fail(f"{config.ssh.known_hosts}: {exc.strerror or exc}", EXIT_FAILED)
-    click.echo(f"{srv.name}: trusted; recorded {label} in {config.ssh.known_hosts}")
+    error = run(with_cockpit(config, lambda cockpit: _record(cockpit, offer, hashed)))
+    if error is not None:
+        fail(sanitize(error), EXIT_FAILED)
+    click.echo(f"{offer.server}: trusted; recorded {offer.label} in {config.ssh.known_hosts}")

@@ -158,3 +158,32 @@ def test_unreachable_server_fails(setup: tuple[Path, Path], tmp_path: Path) -> N
     result = trust(config_file, "gone", "--yes")
     assert result.exit_code == 1
     assert not known.exists()
+
+
+def test_trust_goes_through_the_core(setup: tuple[Path, Path], testhost: TestHost) -> None:
+    """The command's steps are Cockpit methods: fetch (judged), then record when confirmed."""
+    from cockpit.backends.transport import HostKeyError
+
+    config_file, known = setup
+    config = load_config(config_file)
+
+    async def steps() -> None:
+        async with await Cockpit.open(config) as cockpit:
+            offer = await cockpit.fetch_host_key("web1")
+            assert offer.server == "web1" and not offer.trusted and not offer.changed
+            assert offer.description == (
+                f"256 {testhost.fingerprint} [{testhost.address}]:{testhost.port} (ED25519)"
+            )
+            assert not known.exists()  # fetching records nothing
+            assert await cockpit.trust_host_key(offer) is True
+            again = await cockpit.fetch_host_key("web1")
+            assert again.trusted and await cockpit.trust_host_key(again) is False
+            # a different key for the same host is refused and nothing is rewritten
+            before = known.read_bytes()
+            other = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+            forged = type(offer)(offer.server, other, offer.host, offer.port, None)
+            with pytest.raises(HostKeyError, match="CHANGED"):
+                await cockpit.trust_host_key(forged)
+            assert known.read_bytes() == before
+
+    asyncio.run(steps())
