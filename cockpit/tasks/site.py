@@ -63,6 +63,7 @@ from cockpit.backends.services.db import DbCredentials, DbService
 from cockpit.backends.services.http import CertificatePaths, HttpService, Vhost
 from cockpit.backends.services.php import PhpPool, render_pool
 from cockpit.backends.transport import Line, LineHandler, Transport
+from cockpit.backends.verify import lay_out
 from cockpit.engine import LogStream, Step, StepFailed, TargetKind, TaskContext, TaskKind
 from cockpit.model import (
     DbEngine,
@@ -563,6 +564,10 @@ def _install_options(ctx: TaskContext, env: SiteEnv) -> InstallOptions:
 async def _check(ctx: TaskContext) -> None:
     env = await site_env(ctx)
     site = env.site
+    try:
+        await lay_out(env.transport, env.server)
+    except ServiceError as exc:
+        raise _fail("cannot lay out Cockpit's dirs on the server", exc) from exc
     if site.status is SiteStatus.DELETED:
         raise StepFailed(f"{site.domain} is marked deleted; add it again to install it")
     if env.platform.locked and env.record is None:

@@ -183,6 +183,9 @@ restore() {
     if [ "$had" = 1 ]; then mv -f -- "$backup" "$live"; else rm -f -- "$live"; fi
     say "the previous pool configuration is back"
 }
+if [ -n "$sock" ]; then
+    mkdir -p -m 755 -- "$(dirname -- "$sock")" || { say "cannot create the socket's dir"; drop_new; exit 70; }
+fi
 if [ "$changed" = 1 ]; then
     rm -f -- "$backup"
     if [ "$had" = 1 ]; then ln -- "$live" "$backup" || { say "cannot keep $live"; drop_new; exit 70; }; fi

@@ -1,0 +1,238 @@
+"""The site lifecycle end to end on the test bed: install, verify, disable, enable,
+delete and login-reset of static, PHP (MariaDB and PostgreSQL) and WordPress sites, with
+real nginx, php-fpm, databases and HTTP requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from sitekit import (
+    Cockpit,
+    SiteBed,
+    cockpit,
+    mysql_has,
+    pgsql_has,
+    unix_user_exists,
+)
+
+from cockpit.backends.secrets import SecretStore, site_db_password_key
+from cockpit.engine import TaskState
+from cockpit.model import DbEngine, Platform, Site, SiteStatus, derive_db_name, derive_db_user
+from cockpit.model import derive_unix_user as unix_user
+from cockpit.tasks.site import admin_password_key, login_link_key
+
+
+def _owner(path: Path) -> tuple[str, str, int]:
+    st = os.stat(path)
+    import grp
+
+    return (
+        pwd.getpwuid(st.st_uid).pw_name,
+        grp.getgrgid(st.st_gid).gr_name,
+        stat.S_IMODE(st.st_mode),
+    )
+
+
+async def _ok(cp: Cockpit, kind: str, target: str, args: dict[str, object] | None = None) -> str:
+    task = await cp.run(kind, target, args)
+    log = await cp.log_text(task)
+    assert task.state is TaskState.SUCCEEDED, f"{kind} {target}: {task.result}\n{log}"
+    return log
+
+
+async def test_static_site_install_verify_disable_enable_delete(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.a
+    domain = bed.domain("st")
+    alias = f"www.{domain}"
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("static1", host.name, "static", f"{host.root}/platforms/static1")],
+            [Site(domain, "static1", aliases=(alias,))],
+        )
+        await _ok(cp, "platform.install", "static1")
+        log = await _ok(cp, "site.install", domain)
+        assert "step 12/12 record: succeeded" in log
+
+        # served, under its alias too, by the real nginx, with the placeholder page
+        response = await host.aget(domain)
+        assert response.status == 200 and f"{domain} is served by Cockpit" in response.text
+        assert (await host.aget(alias)).status == 200
+        # owners and modes
+        user = unix_user(domain)
+        site_dir = host.site_dir(domain)
+        assert _owner(site_dir) == (user, "www-data", 0o750)
+        assert _owner(site_dir / "web") == (user, "www-data", 0o2750)
+        assert _owner(site_dir / "tmp") == (user, user, 0o700)
+        assert pwd.getpwnam(user).pw_gecos == f"cockpit site {domain}"
+        record = json.loads(host.record_file(domain).read_text())
+        assert record["db_engine"] is None and record["unix_user"] == user
+        assert stat.S_IMODE(os.stat(host.record_file(domain)).st_mode) == 0o600
+
+        # verify: nothing to do, then drift put back and shown as a diff
+        verify = await cp.run("site.verify", domain)
+        assert verify.state is TaskState.SUCCEEDED and verify.result == "no drift"
+        os.chmod(site_dir, 0o755)
+        vhost = host.vhost_file(domain)
+        vhost.write_text(vhost.read_text().replace("index index.html", "index nope.html"))
+        host.reload_nginx()
+        verify = await cp.run("site.verify", domain)
+        log = await cp.log_text(verify)
+        assert verify.state is TaskState.SUCCEEDED, log
+        assert verify.result == "converged: directories, vhost"
+        assert (
+            "-    index nope.html index.htm;" in log and "+    index index.html index.htm;" in log
+        )
+        assert f"fixed {site_dir}: {user}:www-data 755 -> {user}:www-data 750" in log
+        assert stat.S_IMODE(os.stat(site_dir).st_mode) == 0o750
+        assert "nope.html" not in vhost.read_text()
+
+        # disable: the disabled page, the data untouched; enable: served again
+        (site_dir / "web" / "data.txt").write_text("kept\n")
+        await _ok(cp, "site.disable", domain)
+        response = await host.aget(domain)
+        assert response.status == 503 and "This site is disabled" in response.text
+        assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
+        assert (site_dir / "web" / "data.txt").read_text() == "kept\n"
+        await _ok(cp, "site.enable", domain)
+        assert (await host.aget(domain, "/data.txt")).text == "kept\n"
+        assert (await cp.site(domain)).status is SiteStatus.ENABLED  # type: ignore[union-attr]
+
+        # delete: refused while enabled, refused without a backup, then done
+        refused = await cp.run("site.delete", domain)
+        assert refused.state is TaskState.FAILED and "is enabled" in refused.result
+        await _ok(cp, "site.disable", domain)
+        refused = await cp.run("site.delete", domain)
+        assert refused.state is TaskState.FAILED
+        assert "takes a backup first" in refused.result or "backup" in refused.result
+        assert host.vhost_file(domain).exists() and site_dir.exists()
+        await _ok(cp, "site.delete", domain, {"skip_backup": True})
+        assert not site_dir.exists()
+        assert not host.vhost_file(domain).exists() and not host.vhost_link(domain).exists()
+        assert not host.record_file(domain).exists()
+        assert not unix_user_exists(user)
+        assert (await cp.site(domain)).status is SiteStatus.DELETED  # type: ignore[union-attr]
+        assert (await host.aget(domain)).status != 200
+
+
+async def test_php_site_on_postgresql(bed: SiteBed, tmp_path: Path) -> None:
+    host = bed.b
+    domain = bed.domain("pg")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("php1", host.name, "php", f"{host.root}/platforms/php1")],
+            [Site(domain, "php1")],
+        )
+        await _ok(cp, "platform.install", "php1")
+        log = await _ok(cp, "site.install", domain, {"db_engine": "pgsql"})
+        database, user = derive_db_name(domain, "pgsql"), derive_db_user(domain, "pgsql")
+        assert pgsql_has(database, user) == (True, True)
+        password = SecretStore(cp.config.store.parent / "secrets").get(
+            *site_db_password_key(domain)
+        )
+        assert password and password not in log
+
+        site_dir = host.site_dir(domain)
+        settings = site_dir / "private" / "settings.php"
+        assert _owner(settings) == (unix_user(domain), "www-data", 0o640)
+        assert password in settings.read_text()
+        # the site's PHP reads its settings and talks to its database over PDO
+        app = site_dir / "web" / "db.php"
+        app.write_text(
+            "<?php $s = require __DIR__ . '/../private/settings.php'; $d = $s['db'];\n"
+            "$pdo = new PDO(\"pgsql:host={$d['host']};port={$d['port']};dbname={$d['name']}\","
+            " $d['user'], $d['password']);\n"
+            "$pdo->exec('CREATE TABLE IF NOT EXISTS t (v text)');\n"
+            "$pdo->exec(\"INSERT INTO t VALUES ('row from php')\");\n"
+            "echo $pdo->query('SELECT v FROM t')->fetchColumn(), ' as ', "
+            "$pdo->query('SELECT current_user')->fetchColumn(), ' uid ', posix_geteuid() ?? '';\n"
+        )
+        os.chown(app, pwd.getpwnam(unix_user(domain)).pw_uid, pwd.getpwnam("www-data").pw_gid)
+        response = await host.aget(domain, "/db.php")
+        assert response.status == 200, response.text
+        assert response.text.startswith(f"row from php as {user}")
+        assert f"uid {pwd.getpwnam(unix_user(domain)).pw_uid}" in response.text
+
+        verify = await cp.run("site.verify", domain)
+        assert verify.state is TaskState.SUCCEEDED and verify.result == "no drift", (
+            await cp.log_text(verify)
+        )
+        # credentials drift (someone edited the settings): put back, shown redacted
+        settings.write_text(settings.read_text().replace(password, "wrong-password-123"))
+        verify = await cp.run("site.verify", domain)
+        log = await cp.log_text(verify)
+        assert verify.result == "converged: settings", log
+        assert password not in log and "***" in log
+        assert password in settings.read_text()
+
+        await _ok(cp, "site.delete", domain, {"force": True, "skip_backup": True})
+        assert pgsql_has(database, user) == (False, False)
+        assert not host.pool_file(domain).exists()
+        assert (
+            SecretStore(cp.config.store.parent / "secrets").get(*site_db_password_key(domain))
+            is None
+        )
+
+
+async def test_wordpress_site_install_login_reset_verify_delete(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.a
+    domain = bed.domain("wp")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("wp", host.name, "wordpress", host.wordpress_root)],
+            [Site(domain, "wp")],
+        )
+        await _ok(cp, "platform.verify", "wp")
+        assert (await cp.platform("wp")).release == "6.1.9"  # type: ignore[union-attr]
+        log = await _ok(cp, "site.install", domain, {"title": "Cockpit-test"})
+        assert "wordpress: installed" in log
+        database, user = (
+            derive_db_name(domain, DbEngine.MYSQL),
+            derive_db_user(domain, DbEngine.MYSQL),
+        )
+        assert mysql_has(database, user) == (True, True)
+
+        docroot = host.site_dir(domain) / "web"
+        config = docroot / "wp-config.php"
+        assert _owner(config) == (unix_user(domain), "www-data", 0o640)
+        # the code is the platform's, hard-linked and root's: the site cannot change it
+        platform_file = Path(host.wordpress_root) / "wp-login.php"
+        assert os.stat(docroot / "wp-login.php").st_ino == os.stat(platform_file).st_ino
+        assert _owner(docroot / "wp-login.php")[0] == "root"
+        assert _owner(docroot / "wp-content" / "uploads") == (unix_user(domain), "www-data", 0o2750)
+
+        login = await host.aget(domain, "/wp-login.php")
+        assert login.status == 200 and 'id="loginform"' in login.text
+        home = await host.aget(domain, "/")
+        assert home.status == 200 and "Cockpit-test" in home.text
+
+        # a one-time login link: kept in the secrets store, never in the log
+        task = await cp.run("site.login-reset", domain)
+        log = await cp.log_text(task)
+        assert task.state is TaskState.SUCCEEDED, log
+        store = SecretStore(cp.config.store.parent / "secrets")
+        link = store.get(*login_link_key(domain))
+        assert link and link.startswith(f"http://{domain}/wp-login.php?action=rp&key=")
+        assert link not in log and link.split("key=")[1].split("&")[0] not in log
+        path = link.split(domain, 1)[1]
+        reset = await host.aget(domain, path)
+        assert reset.status in (200, 302)
+        assert store.get(*admin_password_key(domain))
+
+        verify = await cp.run("site.verify", domain)
+        assert verify.result == "no drift", await cp.log_text(verify)
+
+        await _ok(cp, "site.delete", domain, {"force": True, "skip_backup": True})
+        assert mysql_has(database, user) == (False, False)
+        assert not host.site_dir(domain).exists() and not unix_user_exists(unix_user(domain))
+        assert os.path.exists(platform_file)
