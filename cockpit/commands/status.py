@@ -30,6 +30,14 @@ _AGO_RE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+class UnknownUsage(click.UsageError):
+    exit_code = EXIT_UNKNOWN
+
+
+class UnknownParameter(click.BadParameter):
+    exit_code = EXIT_UNKNOWN
+
+
 def parse_since(text: str, now: float) -> float:
     """``30m``, ``2h``, ``1d``, ``1w`` ago, or a local date/time (``2026-03-01 08:00``)."""
     value = text.strip()
@@ -39,7 +47,7 @@ def parse_since(text: str, now: float) -> float:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(
+        raise UnknownParameter(
             f"{text!r} is neither a duration (30m, 2h, 1d, 1w) nor a date and time "
             "(2026-03-01 08:00)",
             param_hint="--since",
@@ -47,10 +55,6 @@ def parse_since(text: str, now: float) -> float:
     if moment.tzinfo is None:
         moment = moment.astimezone()
     return moment.timestamp()
-
-
-class UnknownUsage(click.UsageError):
-    exit_code = EXIT_UNKNOWN
 
 
 class NagiosCommand(click.Command):

@@ -1,0 +1,166 @@
+"""`cockpit status` as on-call runs it: a real process, Nagios exit codes, JSON that
+validates, Prometheus that parses, a live --watch, and a start-up that loads neither
+Textual nor asyncssh."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from statuskit import all_healthy, fleet_store
+
+from cockpit.status import output
+from cockpit.store import metrics
+
+REPO = Path(__file__).resolve().parents[2]
+COCKPIT = str(Path(sys.executable).parent / "cockpit")
+
+
+def cockpit(store: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COCKPIT_CONFIG"}
+    return subprocess.run(
+        [COCKPIT, "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**env, "XDG_CONFIG_HOME": str(store.parent / "xdg")},
+        cwd=REPO,
+    )
+
+
+async def _store(tmp_path: Path, state: str) -> Path:
+    db = await fleet_store(tmp_path / "c.db")
+    now = time.time()
+    try:
+        await all_healthy(db, at=now)
+        async with db.write() as conn:
+            if state == "warning":
+                await metrics.record_server(
+                    conn,
+                    "web1",
+                    at=now,
+                    reachable=True,
+                    data={**(await _data(conn, "web1")), "pending_reboot": True},
+                )
+            elif state == "critical":
+                await metrics.record_server(conn, "web2", at=now, reachable=False, error="refused")
+            elif state == "unknown":
+                await metrics.record_server(conn, "web2", at=now - 7200, reachable=True, data={})
+    finally:
+        await db.close()
+    return tmp_path / "c.db"
+
+
+async def _data(conn: object, name: str) -> dict[str, object]:
+    rows = await metrics.servers_now(conn)  # type: ignore[arg-type]
+    return dict(next(r for r in rows if r.name == name).data)
+
+
+@pytest.mark.parametrize(
+    ("state", "code"), [("ok", 0), ("warning", 1), ("critical", 2), ("unknown", 3)]
+)
+async def test_exit_codes_are_nagios_ones(tmp_path: Path, state: str, code: int) -> None:
+    store = await _store(tmp_path, state)
+    done = await asyncio.to_thread(cockpit, store, "status")
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout.startswith(f"COCKPIT {state.upper()} - ")
+
+
+async def test_json_and_prometheus_from_the_command(tmp_path: Path) -> None:
+    store = await _store(tmp_path, "critical")
+    as_json = await asyncio.to_thread(cockpit, store, "status", "--json")
+    assert as_json.returncode == 2
+    document = json.loads(as_json.stdout)
+    jsonschema.validate(document, output.schema(), format_checker=jsonschema.FormatChecker())
+    assert [p["check"] for p in document["problems"]] == ["server.unreachable"]
+    prom = await asyncio.to_thread(cockpit, store, "status", "--prometheus")
+    assert prom.returncode == 2
+    families = {f.name: f for f in text_string_to_metric_families(prom.stdout)}
+    assert families["cockpit_status"].samples[0].value == 2
+
+
+async def test_since_decides_which_failed_tasks_count(tmp_path: Path) -> None:
+    store = await _store(tmp_path, "ok")
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    con.execute("INSERT INTO batches (label, queued_by, created_at) VALUES ('t', 't', 0)")
+    con.execute(
+        "INSERT INTO tasks (kind, target_kind, target_key, server, state, idempotent,"
+        " created_at, finished_at, result) VALUES ('site.backup', 'site', 's1.web1.example',"
+        " 'web1', 'failed', 1, ?, ?, 'disk full')",
+        (time.time() - 7200, time.time() - 7000),
+    )
+    con.commit()
+    con.close()
+    recent = await asyncio.to_thread(cockpit, store, "status", "--since", "1h")
+    assert recent.returncode == 0, recent.stdout
+    day = await asyncio.to_thread(cockpit, store, "status", "--since", "1d")
+    assert day.returncode == 1 and "site.backup on site:s1.web1.example ended failed" in day.stdout
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() - 3 * 3600))
+    assert (await asyncio.to_thread(cockpit, store, "status", "--since", stamp)).returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["--bogus"], ["--since", "last tuesday"], ["--json", "--prometheus"]]
+)
+async def test_bad_input_is_unknown(tmp_path: Path, args: list[str]) -> None:
+    store = await _store(tmp_path, "ok")
+    done = await asyncio.to_thread(cockpit, store, "status", *args)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr
+
+
+def test_startup_loads_neither_textual_nor_asyncssh(tmp_path: Path) -> None:
+    store = tmp_path / "c.db"
+    probe = (
+        "import sys\n"
+        "from cockpit.cli import main\n"
+        "try:\n"
+        f"    main(['--store', {str(store)!r}, 'status'])\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('LOADED', sorted(m for m in ('textual', 'asyncssh') if m in sys.modules), code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert "LOADED [] 3" in done.stdout, done.stdout + done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "cockpit.status.evaluate" in imported
+    assert not {m for m in imported if m.startswith(("textual", "asyncssh"))}
+
+
+async def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
+    store = await _store(tmp_path, "warning")
+    proc = subprocess.Popen(
+        [COCKPIT, "--store", str(store), "status", "--watch", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+    )
+    try:
+        await asyncio.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert out.count("COCKPIT WARNING - ") >= 2
+    assert "\x1b" not in out  # a pipe gets plain blocks, no cursor movement
