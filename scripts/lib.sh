@@ -9,7 +9,7 @@ TEST_PACKAGES=(
     nginx php-fpm php-mysql php-pgsql
     mariadb-server mariadb-client
     postgresql postgresql-client
-    tmux tcsh rsync iptables sqlite3
+    tmux tcsh rsync iptables sqlite3 zstd restic
     apache2 openssl lego pebble
     mawk gawk
 )
