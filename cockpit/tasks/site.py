@@ -572,6 +572,11 @@ async def _check(ctx: TaskContext) -> None:
         raise StepFailed(f"{site.domain} is marked deleted; add it again to install it")
     if env.platform.locked and env.record is None:
         raise StepFailed(f"the platform {env.platform.name} is locked: it takes no new sites")
+    if not await _exists(env.transport, env.platform.root):
+        raise StepFailed(
+            f"the codebase of {env.platform.name} ({env.platform.root}) is missing: "
+            "run platform.install first"
+        )
     if env.record is not None and env.record.platform != env.platform.name:
         raise StepFailed(
             f"{site.domain} is installed on the platform {env.record.platform} of this server; "

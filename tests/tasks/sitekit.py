@@ -203,7 +203,13 @@ class HostBed:
             "php_fpm_reload": "signal",
         }
 
-    def server(self, *, root: str | None = None, name: str | None = None) -> Server:
+    def server(
+        self,
+        *,
+        root: str | None = None,
+        name: str | None = None,
+        mysql: dict[str, str | int | bool] | None = None,
+    ) -> Server:
         return Server(
             name=name or self.name,
             address=self.address,
@@ -213,7 +219,7 @@ class HostBed:
             environment="test",
             services=(
                 Service("http", "nginx", self.http_settings()),
-                Service("db", "mysql", DB_SETTINGS["mysql"]),
+                Service("db", "mysql", {**DB_SETTINGS["mysql"], **(mysql or {})}),
                 Service("db", "pgsql", DB_SETTINGS["pgsql"]),
             ),
         )

@@ -1,0 +1,205 @@
+"""Injected failures: a refused GRANT, a failing ``nginx -t``, a full disk. Each leaves
+no residue (no vhost, pool, database, database user, Unix user or files) and the
+previous state serving: a neighbour site answers as before, its vhost byte for byte."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from sitekit import Cockpit, HostBed, SiteBed, cockpit, mysql, mysql_has, unix_user_exists
+
+from cockpit.backends.secrets import SecretStore, db_admin_key, site_db_password_key
+from cockpit.backends.services.render import BUILTIN_TEMPLATES
+from cockpit.config import config_dir
+from cockpit.engine import TaskState
+from cockpit.model import DbEngine, Platform, Site, SiteStatus, derive_db_name, derive_db_user
+from cockpit.model import derive_unix_user as unix_user
+
+
+async def _platforms(cp: Cockpit, *names: str) -> None:
+    for name in names:
+        task = await cp.run("platform.install", name)
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+
+
+async def _neighbour(cp: Cockpit, host: HostBed, domain: str) -> bytes:
+    """A static site that must keep serving whatever happens next; its vhost's bytes."""
+    task = await cp.run("site.install", domain)
+    assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+    assert (await host.aget(domain)).status == 200
+    return host.vhost_file(domain).read_bytes()
+
+
+def _assert_no_residue(host: HostBed, domain: str, *, root: str | None = None) -> None:
+    assert not host.site_dir(domain, root).exists()
+    assert not host.vhost_file(domain).exists() and not host.vhost_link(domain).exists()
+    assert not host.pool_file(domain).exists()
+    assert not host.record_file(domain, root).exists()
+    assert not unix_user_exists(unix_user(domain))
+    assert mysql_has(
+        derive_db_name(domain, DbEngine.MYSQL), derive_db_user(domain, DbEngine.MYSQL)
+    ) == (
+        False,
+        False,
+    )
+    leftovers = list(host.fpm_dir.joinpath("pool.d").glob(".*cockpit*")) + list(
+        (host.nginx_dir / "sites-available").glob(".*cockpit*")
+    )
+    assert leftovers == []
+
+
+async def _still_serving(host: HostBed, neighbour: str, vhost: bytes) -> None:
+    response = await host.aget(neighbour)
+    assert response.status == 200 and f"{neighbour} is served by Cockpit" in response.text
+    assert host.vhost_file(neighbour).read_bytes() == vhost
+
+
+@contextlib.contextmanager
+def _grantless_admin() -> Iterator[tuple[str, str]]:
+    """A MariaDB admin that may create databases and users but not GRANT."""
+    name = f"ck_nogrant_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(18)
+    mysql(
+        f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}';"
+        f" GRANT CREATE, DROP, CREATE USER, SELECT ON *.* TO '{name}'@'127.0.0.1';"
+    )
+    try:
+        yield name, password
+    finally:
+        mysql(f"DROP USER IF EXISTS '{name}'@'127.0.0.1';", check=False)
+
+
+async def test_a_refused_grant_leaves_no_residue(bed: SiteBed, tmp_path: Path) -> None:
+    host = bed.a
+    neighbour, domain = bed.domain("nb"), bed.domain("grant")
+    with _grantless_admin() as (admin, password):
+        async with cockpit(bed, tmp_path) as cp:
+            SecretStore(cp.config.store.parent / "secrets").put(
+                *db_admin_key(host.name, "mysql"), value=password
+            )
+            await cp.add(
+                [host.server(mysql={"admin_user": admin})],
+                [
+                    Platform("static", host.name, "static", f"{host.root}/platforms/empty"),
+                    Platform("php", host.name, "php", f"{host.root}/platforms/php"),
+                ],
+                [Site(neighbour, "static"), Site(domain, "php")],
+            )
+            await _platforms(cp, "static", "php")
+            vhost = await _neighbour(cp, host, neighbour)
+            task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step database" in task.result
+            assert "Access denied" in log or "denied" in log.lower()
+            assert "dropped the half-made database" in log
+            _assert_no_residue(host, domain)
+            assert (
+                SecretStore(cp.config.store.parent / "secrets").get(*site_db_password_key(domain))
+                is None
+            )
+            await _still_serving(host, neighbour, vhost)
+
+
+def _broken_nginx_template() -> None:
+    """A user override of the vhost template that nginx -t refuses."""
+    text = (BUILTIN_TEMPLATES / "nginx" / "vhost.conf.j2").read_text()
+    broken = text.replace(
+        "    add_header {{ config_header }}",
+        "    cockpit_no_such_directive on;\n    add_header {{ config_header }}",
+        1,
+    )
+    assert broken != text
+    target = config_dir() / "templates" / "nginx" / "vhost.conf.j2"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(broken)
+
+
+async def test_a_failing_config_test_leaves_no_residue_and_the_previous_config(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.b
+    neighbour, domain = bed.domain("nb"), bed.domain("ngx")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [
+                Platform("static", host.name, "static", f"{host.root}/platforms/empty"),
+                Platform("php", host.name, "php", f"{host.root}/platforms/php"),
+            ],
+            [Site(neighbour, "static"), Site(domain, "php")],
+        )
+        await _platforms(cp, "static", "php")
+        vhost = await _neighbour(cp, host, neighbour)
+        _broken_nginx_template()
+
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        log = await cp.log_text(task)
+        assert task.state is TaskState.FAILED, log
+        assert "failed at step vhost" in task.result and "config test" in task.result
+        for undone in ("php pool", "database", "unix user", "directories"):
+            assert f"rollback of {undone}: done" in log
+        _assert_no_residue(host, domain)
+        await _still_serving(host, neighbour, vhost)
+
+        # disabling the neighbour through the broken template fails the same way: it
+        # stays enabled, in the store and on the wire
+        task = await cp.run("site.disable", neighbour)
+        assert task.state is TaskState.FAILED and "config test" in task.result
+        await _still_serving(host, neighbour, vhost)
+        assert (await cp.site(neighbour)).status is SiteStatus.ENABLED  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def _small_tmpfs(path: Path, size: str) -> Iterator[None]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(path)], check=True
+    )
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+async def test_a_full_disk_leaves_no_residue(bed: SiteBed, tmp_path: Path) -> None:
+    host = bed.a
+    neighbour, domain = bed.domain("nb"), bed.domain("full")
+    root = host.root / f"small-{secrets.token_hex(3)}"
+    root.mkdir(mode=0o755)
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server(root=str(root))],
+            [
+                Platform("static", host.name, "static", f"{root}/platforms/empty"),
+                Platform("big", host.name, "php", f"{root}/platforms/big"),
+            ],
+            [Site(neighbour, "static"), Site(domain, "big")],
+        )
+        await _platforms(cp, "big", "static")
+        # a codebase of 4 MB, for sites on a file system of 1 MB
+        (root / "platforms" / "big" / "index.php").write_text("<?php echo 'big';\n")
+        (root / "platforms" / "big" / "blob.bin").write_bytes(secrets.token_bytes(4 << 20))
+        with _small_tmpfs(root / "sites", "1m"):
+            vhost = await _neighbour(cp, host, neighbour)
+            task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step codebase" in task.result
+            assert "No space left on device" in log
+            _assert_no_residue(host, domain, root=str(root))
+            await _still_serving(host, neighbour, vhost)
+            used = subprocess.run(
+                ["df", "--output=used", "-B1", str(root / "sites")],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+            assert int(used) < 1 << 20
+            # the neighbour goes before the file system does
+            task = await cp.run("site.delete", neighbour, {"force": True, "skip_backup": True})
+            assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
