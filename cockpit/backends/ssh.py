@@ -17,7 +17,10 @@ Connections
     user's ``~/.ssh/config`` (``Host``, ``HostName``, ``Port``, ``User``,
     ``IdentityFile``, ``ProxyJump``): a server with ``ssh_options.config_host`` connects
     to that ``Host`` entry, whose ``HostName``/``Port``/``User`` win over the server's
-    address, port and user. ssh-agent (``SSH_AUTH_SOCK``) is used with the identity
+    address, port and user. ProxyJump hops (``ssh_options.proxy_jump``, else the
+    config's) are opened by the pool itself, each with the same host-key check, keys
+    and algorithms as the server (their own ``Host`` entries apply), and close with the
+    connection they carry. ssh-agent (``SSH_AUTH_SOCK``) is used with the identity
     files; agent forwarding is always off. curve25519-sha256 key exchange and
     aes128-gcm / chacha20-poly1305 ciphers are preferred (the others stay allowed).
 
@@ -151,6 +154,34 @@ class _Settings:
     connect_timeout: float
     keepalive_interval: float
     keepalive_count: int
+    jumps: tuple[_Hop, ...] = ()  # ProxyJump hops, in order
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    """One ProxyJump host, with options as strict as the server's own."""
+
+    host: str
+    port: int
+    options: Any  # asyncssh.SSHClientConnectionOptions
+
+
+def _parse_hops(spec: str) -> list[tuple[str | None, str, int | None]]:
+    """``[user@]host[:port],…`` (ssh's ProxyJump) as (user, host, port) triples."""
+    hops: list[tuple[str | None, str, int | None]] = []
+    for raw in spec.split(","):
+        user, at, hostport = raw.strip().rpartition("@")
+        host, port = hostport, None
+        if hostport.startswith("["):  # [v6 address]:port
+            inside, _, rest = hostport[1:].partition("]")
+            host, port = inside, int(rest[1:]) if rest.startswith(":") else None
+        elif hostport.count(":") == 1:
+            host, _, text = hostport.partition(":")
+            port = int(text)
+        if not host:
+            raise ValueError(f"an empty ProxyJump hop in {spec!r}")
+        hops.append((user if at else None, host, port))
+    return hops
 
 
 def _number(options: Any, key: str, default: float) -> float:
@@ -198,8 +229,6 @@ def _resolve(
             if key_cache is not None:
                 key_cache[tuple(keys)] = loaded
         common["client_keys"] = loaded
-    if isinstance(proxy := opts.get("proxy_jump"), str) and proxy:
-        common["tunnel"] = proxy
     if isinstance(config_host, str) and config_host:
         host = config_host
         probe = asyncssh.SSHClientConnectionOptions(host=host, config=config_paths)
@@ -218,6 +247,26 @@ def _resolve(
     options = asyncssh.SSHClientConnectionOptions(
         host=host, known_hosts=known_hosts.asyncssh_callback(port), **common, **extra
     )
+    # ProxyJump: the server's own setting, else ~/.ssh/config's. The pool opens each hop
+    # itself, verified against the same known_hosts and with the same keys (asyncssh on
+    # its own would use its defaults for a hop).
+    proxy = opts.get("proxy_jump")
+    if not (isinstance(proxy, str) and proxy):
+        proxy = options.tunnel if isinstance(options.tunnel, str) else ""
+    jumps: list[_Hop] = []
+    if proxy and proxy.lower() != "none":
+        for user, hop_host, hop_port in _parse_hops(proxy):
+            named: dict[str, Any] = {"host": hop_host, "config": config_paths}
+            if user:
+                named["username"] = user
+            if hop_port:
+                named["port"] = hop_port
+            resolved = asyncssh.SSHClientConnectionOptions(**named).port or 22
+            hop_options = asyncssh.SSHClientConnectionOptions(
+                known_hosts=known_hosts.asyncssh_callback(resolved),
+                **{**common, **named, "tunnel": None},
+            )
+            jumps.append(_Hop(hop_host, resolved, hop_options))
     return _Settings(
         server=server,
         host=host,
@@ -226,6 +275,7 @@ def _resolve(
         connect_timeout=connect_timeout,
         keepalive_interval=keepalive_interval,
         keepalive_count=keepalive_count,
+        jumps=tuple(jumps),
     )
 
 
@@ -241,6 +291,10 @@ class _HostKeyWitness:
         self.presented: Any = None
         self.host = ""
         self.addr = ""
+
+
+def _nothing() -> None:
+    return None
 
 
 class _Client(asyncssh.SSHClient):
@@ -390,10 +444,16 @@ class SshPool:
         except (OSError, ValueError, asyncssh.KeyImportError) as exc:
             raise TransportError(f"{server.name}: bad SSH settings ({exc})") from exc
         where = f"{server.name} ({settings.host}:{settings.port})"
+        tunnel = await self._jump(settings)
         try:
-            key = await asyncssh.get_server_host_key(settings.host, options=settings.options)
+            key = await asyncssh.get_server_host_key(
+                settings.host, options=settings.options, tunnel=tunnel
+            )
         except Exception as exc:
             raise _connect_error(exc, where) from exc
+        finally:
+            if tunnel is not None:
+                tunnel.close()
         if key is None:
             raise HostKeyError(f"{where}: the server presented no host key")
         return FetchedKey(key=key, host=str(settings.options.host), port=settings.port)
@@ -423,10 +483,52 @@ class SshPool:
                         c.conn.close()
         return entry
 
+    async def _dial(
+        self,
+        host: str,
+        options: Any,
+        port: int,
+        where: str,
+        tunnel: Any,
+        on_lost: Callable[[], None],
+    ) -> Any:
+        """One verified SSH connection (to a server or a jump host), errors translated."""
+        witness = _HostKeyWitness()
+        try:
+            return await asyncssh.connect(
+                host,
+                options=options,
+                tunnel=tunnel,
+                client_factory=lambda: _Client(witness, on_lost),
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            if witness.presented is not None:
+                check = self.known_hosts.lookup(witness.host or host, port, [witness.addr])
+                error = check.verdict(witness.presented)
+                if error is not None:
+                    raise error from None
+            raise _connect_error(exc, where) from None
+        except Exception as exc:
+            raise _connect_error(exc, where) from None
+
+    async def _jump(self, settings: _Settings) -> Any:
+        """Open the ProxyJump hops in order; the last one, or None without hops."""
+        tunnel: Any = None
+        try:
+            for hop in settings.jumps:
+                where = f"{settings.server.name}: jump host {hop.host}:{hop.port}"
+                conn = await self._dial(hop.host, hop.options, hop.port, where, tunnel, _nothing)
+                conn.set_tunnel(tunnel)  # closing a hop closes the hops before it
+                tunnel = conn
+        except BaseException:
+            if tunnel is not None:
+                tunnel.close()
+            raise
+        return tunnel
+
     async def _connect(self, entry: _ServerEntry) -> _Conn:
         settings = entry.settings
         server = settings.server
-        witness = _HostKeyWitness()
         holder: list[_Conn] = []
 
         def lost() -> None:
@@ -434,23 +536,17 @@ class SshPool:
                 holder[0].closed = True
 
         where = f"{server.name} ({settings.host}:{settings.port})"
+        tunnel = await self._jump(settings)
         try:
-            conn = await asyncssh.connect(
-                settings.host,
-                options=settings.options,
-                client_factory=lambda: _Client(witness, lost),
+            conn = await self._dial(
+                settings.host, settings.options, settings.port, where, tunnel, lost
             )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            if witness.presented is not None:
-                check = self.known_hosts.lookup(
-                    witness.host or settings.host, settings.port, [witness.addr]
-                )
-                error = check.verdict(witness.presented)
-                if error is not None:
-                    raise error from None
-            raise _connect_error(exc, where) from None
-        except Exception as exc:
-            raise _connect_error(exc, where) from None
+        except BaseException:
+            if tunnel is not None:
+                tunnel.close()
+            raise
+        if tunnel is not None:
+            conn.set_tunnel(tunnel)  # the hops close with the connection
         entry.serials += 1
         username = str(conn.get_extra_info("username") or server.user)
         holder.append(_Conn(conn, entry.serials, self.channels_per_connection, username))

@@ -218,6 +218,21 @@ async def test_sudo_runs_as_root(ssh: SshTransport) -> None:
     assert as_user.stdout == [LOGIN_USER]
 
 
+async def test_sudo_never_prompts(testhost: TestHost) -> None:
+    """``sudo -n``: a login user without passwordless sudo fails at once, asking nothing."""
+    host = testhost.with_user(BASH_USER)  # no sudo rule for this user
+    pool = make_pool(host)
+    try:
+        started = time.monotonic()
+        result = await pool.transport(server_for(host)).run(["id", "-u"], sudo=True, capture=True)
+        assert time.monotonic() - started < 10
+        assert result.exit_code == 1 and result.stdout == []
+        # sudo -n's own refusal, not an attempt to ask (which says a terminal is required)
+        assert result.stderr == ["sudo: a password is required"], result.stderr
+    finally:
+        await pool.close()
+
+
 # -- timeouts and cancellation ---------------------------------------------------------
 
 
@@ -297,6 +312,26 @@ async def test_upload_and_download_are_binary_safe_and_atomic(
     await ssh.upload(b"", str(path), mode=0o600)
     assert path.read_bytes() == b""
     assert sorted(p.name for p in testhost.root.iterdir()) == [path.name]
+
+
+async def test_interrupted_upload_leaves_the_old_file(
+    ssh: SshTransport, testhost: TestHost
+) -> None:
+    """Cut mid-transfer, an upload changes nothing: the old file stays, no temp is left."""
+    path = testhost.root / "config"
+    await ssh.upload(b"old content\n", str(path))
+    temps = lambda: [p for p in testhost.root.iterdir() if p.name != "config"]  # noqa: E731
+    task = asyncio.create_task(ssh.upload(os.urandom(128 * 1024 * 1024), str(path)))
+    deadline = time.monotonic() + 20
+    while not any(p.stat().st_size for p in temps()):
+        assert not task.done() and time.monotonic() < deadline, "the upload never started"
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(wait_until, lambda: not temps(), 10)
+    assert path.read_bytes() == b"old content\n"
+    assert (await ssh.run(["true"])).ok  # the connection is still fine
 
 
 async def test_upload_with_sudo_into_a_root_only_directory(
@@ -397,6 +432,133 @@ async def test_ssh_config_host_alias(fleet: Fleet, testhost: TestHost) -> None:
                         ssh_options={"config_host": testhost.name})  # fmt: skip
         result = await pool.transport(server).run(["id", "-un"], capture=True)
         assert result.stdout == [LOGIN_USER]
+    finally:
+        await pool.close()
+
+
+def _jump_host(fleet: Fleet, target: TestHost) -> TestHost:
+    """Another running test host to jump through."""
+    return next(h for h in fleet.take(3) if h.name != target.name)
+
+
+async def test_proxy_jump_option_goes_through_the_jump_host(
+    fleet: Fleet, testhost: TestHost, tmp_path: Path
+) -> None:
+    jump = _jump_host(fleet, testhost)
+    server = server_for(testhost, proxy_jump=f"{LOGIN_USER}@{jump.address}:{jump.port}")
+    pool = make_pool(testhost)
+    try:
+        before_target = own_connections(testhost.address, testhost.port)
+        result = await pool.transport(server).run(["id", "-un"], capture=True)
+        assert result.ok and result.stdout == [LOGIN_USER]
+        # this process holds a TCP connection to the jump host, none more to the target
+        assert own_connections(jump.address, jump.port) == 1
+        assert own_connections(testhost.address, testhost.port) == before_target
+        fetched = await pool.fetch_host_key(server)  # through the jump too
+        assert fetched.port == testhost.port
+        assert (
+            KnownHosts(testhost.known_hosts, extra=[])
+            .lookup(testhost.address, testhost.port)
+            .verdict(fetched.key)
+            is None
+        )
+    finally:
+        await pool.close()
+    # the jump host's key is checked against the same files: unknown there, nothing runs
+    only_target = tmp_path / "known_hosts"
+    only_target.write_text(testhost.known_hosts_line + "\n")
+    strict = SshPool(
+        SshDefaults(identity_files=(testhost.client_key,)),
+        known_hosts=KnownHosts(only_target, extra=[]),
+        ssh_config=[],
+    )
+    try:
+        with pytest.raises(HostKeyError) as info:
+            await strict.transport(server).run(["true"])
+        assert f"[{jump.address}]:{jump.port}" in str(info.value)
+        assert "unknown host key" in str(info.value)
+    finally:
+        await strict.close()
+
+
+async def test_ssh_config_proxy_jump(fleet: Fleet, testhost: TestHost, tmp_path: Path) -> None:
+    """Host, HostName, Port, User, IdentityFile and ProxyJump from ~/.ssh/config, the jump
+    host's own entry included; no identity file in Cockpit's config."""
+    jump = _jump_host(fleet, testhost)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host target-via-jump\n  HostName {testhost.address}\n  Port {testhost.port}\n"
+        f"  User {LOGIN_USER}\n  IdentityFile {testhost.client_key}\n  ProxyJump jumpbox\n"
+        f"Host jumpbox\n  HostName {jump.address}\n  Port {jump.port}\n"
+        f"  User {LOGIN_USER}\n  IdentityFile {testhost.client_key}\n"
+    )
+    pool = SshPool(
+        SshDefaults(), known_hosts=KnownHosts(testhost.known_hosts, extra=[]), ssh_config=[config]
+    )
+    try:
+        server = Server(name="behind", address="127.0.0.254", port=1, user="nobody",
+                        ssh_options={"config_host": "target-via-jump"})  # fmt: skip
+        before_target = own_connections(testhost.address, testhost.port)
+        result = await pool.transport(server).run_script(
+            'id -un; echo "$SSH_CONNECTION"', capture=True
+        )
+        assert result.ok, result
+        assert result.stdout[0] == LOGIN_USER
+        assert result.stdout[1].split()[2:] == [testhost.address, str(testhost.port)]
+        assert own_connections(jump.address, jump.port) == 1
+        assert own_connections(testhost.address, testhost.port) == before_target
+    finally:
+        await pool.close()
+    assert own_connections(jump.address, jump.port) == 0  # the hop closed with the pool
+
+
+@pytest.fixture
+def agent(tmp_path: Path, testhost: TestHost, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ssh-agent holding the test bed's client key; HOME without any key."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        wait_until(sock.exists, 10)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", str(testhost.client_key)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        home = tmp_path / "home"
+        home.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_ssh_agent_authenticates_and_is_never_forwarded(
+    agent: Path, testhost: TestHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = SshPool(
+        SshDefaults(), known_hosts=KnownHosts(testhost.known_hosts, extra=[]), ssh_config=[]
+    )
+    script = 'echo "sock=${SSH_AUTH_SOCK-}"'
+    try:
+        result = await pool.transport(server_for(testhost)).run_script(script, capture=True)
+        assert result.ok, result  # the agent's key logged in: no identity file was given
+        assert result.stdout == ["sock="]  # agent forwarding is off
+    finally:
+        await pool.close()
+    # control: the same sshd forwards an agent when a client asks, so the check can fail
+    async with asyncssh.connect(
+        **{**testhost.asyncssh_options(), "agent_path": str(agent)}, agent_forwarding=True
+    ) as conn:
+        forwarded = await conn.run(script, check=True)
+        assert forwarded.stdout != "sock=\n"
+    # and without the agent, nothing authenticates (it really was the agent)
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    pool = SshPool(
+        SshDefaults(), known_hosts=KnownHosts(testhost.known_hosts, extra=[]), ssh_config=[]
+    )
+    try:
+        with pytest.raises(AuthError):
+            await pool.transport(server_for(testhost)).run(["true"])
     finally:
         await pool.close()
 
