@@ -7,6 +7,8 @@ TEST_PACKAGES=(
     ca-certificates procps util-linux curl
     sudo openssh-server openssh-client
     nginx php-fpm php-mysql php-pgsql
+    # WordPress's codebase for the platform tests (/usr/share/wordpress; only read)
+    wordpress wordpress-theme-twentytwentythree
     mariadb-server mariadb-client
     postgresql postgresql-client
     tmux tcsh rsync iptables sqlite3 zstd restic
