@@ -19,7 +19,6 @@ crosses the network.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -263,7 +262,3 @@ async def database_sizes(
             if size.strip().isdigit():
                 sizes[(DbEngine(service.type).value, name.strip())] = int(size)
     return sizes
-
-
-def now() -> float:
-    return time.time()
