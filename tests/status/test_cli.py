@@ -164,3 +164,19 @@ async def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
     assert proc.returncode == 1, err
     assert out.count("COCKPIT WARNING - ") >= 2
     assert "\x1b" not in out  # a pipe gets plain blocks, no cursor movement
+
+
+async def test_refresh_collects_first(tmp_path: Path) -> None:
+    """A new store's only server is this machine (local transport): --refresh reads it."""
+    store = tmp_path / "fresh.db"
+    before = await asyncio.to_thread(cockpit, store, "status", "--json")
+    assert before.returncode == 3
+    assert [p["check"] for p in json.loads(before.stdout)["problems"]] == ["server.stale"]
+    after = await asyncio.to_thread(cockpit, store, "status", "--json", "--refresh")
+    document = json.loads(after.stdout)
+    jsonschema.validate(document, output.schema(), format_checker=jsonschema.FormatChecker())
+    [server] = document["servers"]
+    assert server["name"] == "localhost" and server["reachable"] is True
+    assert server["collected_at"] is not None and server["cpus"] == os.cpu_count()
+    assert "server.stale" not in {p["check"] for p in document["problems"]}
+    assert after.returncode == document["exit_code"]
