@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -282,8 +283,9 @@ class HostBed:
     def get(self, domain: str, path: str = "/") -> Response:
         return http_get(self.address, self.http_port, domain, path)
 
-    async def aget(self, domain: str, path: str = "/") -> Response:
-        return await asyncio.to_thread(self.get, domain, path)
+    async def aget(self, domain: str, path: str = "/", *, https: bool = False) -> Response:
+        port = self.https_port if https else self.http_port
+        return await asyncio.to_thread(http_get, self.address, port, domain, path, tls=https)
 
     def reload_nginx(self) -> None:
         _run("nginx", "-c", str(self.nginx_dir / "nginx.conf"), "-s", "reload", check=False)
@@ -304,10 +306,19 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
-def http_get(address: str, port: int, host: str, path: str = "/", timeout: float = 20) -> Response:
-    """One GET to a loopback address with ``Host: host``; the whole answer."""
+def http_get(
+    address: str, port: int, host: str, path: str = "/", timeout: float = 20, *, tls: bool = False
+) -> Response:
+    """One GET to a loopback address with ``Host: host`` (and SNI with ``tls``, the
+    certificate not checked: the test bed's are self-signed); the whole answer."""
     assert address.startswith("127."), address
-    with socket.create_connection((address, port), timeout=timeout) as sock:
+    raw = socket.create_connection((address, port), timeout=timeout)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = ctx.wrap_socket(raw, server_hostname=host)
+    with raw as sock:
         sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
             "User-Agent: cockpit-tests\r\n\r\n".encode()

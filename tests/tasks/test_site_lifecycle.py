@@ -236,3 +236,37 @@ async def test_wordpress_site_install_login_reset_verify_delete(
         assert mysql_has(database, user) == (False, False)
         assert not host.site_dir(domain).exists() and not unix_user_exists(unix_user(domain))
         assert os.path.exists(platform_file)
+
+
+async def test_https_required_with_an_alias_redirected_to_the_domain(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.b
+    domain = bed.domain("tls")
+    alias = f"www.{domain}"
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("static2", host.name, "static", f"{host.root}/platforms/static2")],
+            [Site(domain, "static2", aliases=(alias,), redirection=domain, https="required")],
+        )
+        await _ok(cp, "platform.install", "static2")
+        log = await _ok(cp, "site.install", domain)
+        assert f"https://{domain}:{host.https_port}/: 200" in log  # the health probe
+        plain = await host.aget(domain)
+        assert plain.status == 301
+        assert plain.headers["location"] == f"https://{domain}:{host.https_port}/"
+        moved = await host.aget(alias)
+        assert moved.status == 301  # straight to the HTTPS domain, in one hop
+        assert moved.headers["location"] == f"https://{domain}:{host.https_port}/"
+        served = await host.aget(domain, https=True)
+        assert served.status == 200 and f"{domain} is served by Cockpit" in served.text
+        moved = await host.aget(alias, https=True)
+        assert moved.status == 301
+        assert moved.headers["location"] == f"https://{domain}:{host.https_port}/"
+        cert = Path(host.root) / "certs" / domain
+        assert stat.S_IMODE(os.stat(cert / "privkey.pem").st_mode) == 0o600
+        verify = await cp.run("site.verify", domain)
+        assert verify.result == "no drift", await cp.log_text(verify)
+        await _ok(cp, "site.delete", domain, {"force": True, "skip_backup": True})
+        assert not cert.exists()
