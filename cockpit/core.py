@@ -17,7 +17,6 @@ from cockpit.config import Config
 from cockpit.model import (
     Backup,
     Client,
-    Health,
     Platform,
     Server,
     ServerHealth,
@@ -144,29 +143,16 @@ class Cockpit:
         is; an unreachable server keeps the facts it had.
         """
         from cockpit.backends import transport_for
-        from cockpit.backends.verify import verify_server
+        from cockpit.engine.builtin import verify_and_record
 
         server = await self.server(name)
         if server is None:
             raise NotFoundError(f"no server {name}")
         transport = transport_for(server, self.config)
         try:
-            facts = await verify_server(transport, server)
+            return await verify_and_record(self.db, transport, server)
         finally:
             await transport.close()
-        connect = facts.check("connect")
-        reached = connect is None or connect.ok
-        health = Health(facts.health) if reached else Health.UNREACHABLE
-        async with self.db.write() as conn:
-            await server_queries.record_health(
-                conn,
-                name,
-                health,
-                facts.reason,
-                facts.to_json() if reached else None,
-                facts.checked_at,
-            )
-        return facts
 
     # -- host keys -------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import posixpath
+import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from cockpit.backends.transport import (
     ArgumentError,
@@ -25,8 +27,17 @@ from cockpit.engine.model import LogStream, Task
 from cockpit.engine.recipes import OutcomeUnknown, StepFailed, TaskKind
 from cockpit.model import Platform, Server, Site
 from cockpit.store import Database
+from cockpit.store import logs as log_queries
 
 _STREAMS = {Stream.STDOUT: LogStream.STDOUT, Stream.STDERR: LogStream.STDERR}
+
+#: The engine line written each time the worker starts reading a detached command's
+#: output: which command (its run dir's name, integers only) and from which lines. A
+#: resumed step numbers on from the last one stored (see :meth:`TaskContext.detached`).
+_FOLLOWING: Final = "following {name}: stdout from line {out}, stderr from line {err}"
+_FOLLOWING_RE: Final = re.compile(
+    r"following (a\d+-[sr]\d+-\d+): stdout from line (\d+), stderr from line (\d+)"
+)
 
 
 class Fenced(Exception):
@@ -71,6 +82,7 @@ class TaskContext:
         self.step_idx = 0
         self.run_attempt = task.attempt
         self._detached_n = 0
+        self._rolling_back = False
         self._active: tuple[str, bool] | None = None  # (step dir, sudo) of a live command
         self.used_run_dir = False
         self.run_dir = (
@@ -152,22 +164,25 @@ class TaskContext:
         transport = self._require_transport()
         assert self.run_dir is not None
         use_sudo = self.kind.sudo if sudo is None else sudo
-        step_dir = self.run_dir.step_dir(self.run_attempt, self.step_idx, self._detached_n)
+        step_dir = self.run_dir.step_dir(
+            self.run_attempt, self.step_idx, self._detached_n, rollback=self._rolling_back
+        )
+        name = posixpath.basename(step_dir)
         self._detached_n += 1
         self.used_run_dir = True
-        delivered = 0
+        # Re-attaching to a step an earlier attempt started: whatever the connection
+        # does, the command may be running; never take a failure for "nothing started".
+        resuming = self.run_attempt != self.task.attempt
+        # [stdout, stderr] lines of the command in the log (stored, or on their way):
+        # the follower starts after them, so no line is stored twice.
+        delivered = list(await self._stored_offsets(name)) if resuming else [0, 0]
 
         def on_line(line: Line) -> None:
-            nonlocal delivered
-            delivered += 1
-            self._log.write(line.text, LogStream.STDOUT)
+            self._log.write(line.text, _STREAMS[line.stream])
 
         deadline: float | None = None
         delay = 0.5
         launched = False
-        # Re-attaching to a step an earlier attempt started: whatever the connection
-        # does, the command may be running; never take a failure for "nothing started".
-        resuming = self.run_attempt != self.task.attempt
         self._active = (step_dir, use_sudo)
         try:
             while True:
@@ -185,8 +200,18 @@ class TaskContext:
                         launched = True
                         if not started:
                             self.log("re-attached to the command already started on the target")
+                    self._log.write(
+                        _FOLLOWING.format(name=name, out=delivered[0] + 1, err=delivered[1] + 1),
+                        redact=False,  # integers only; read back by a resumed step
+                    )
                     outcome = await remote.follow(
-                        transport, step_dir, skip=delivered, on_line=on_line, sudo=use_sudo
+                        transport,
+                        step_dir,
+                        skip=delivered[0],
+                        skip_err=delivered[1],
+                        delivered=delivered,
+                        on_line=on_line,
+                        sudo=use_sudo,
                     )
                 except remote.StaleAttempt as exc:
                     raise Fenced(str(exc)) from exc
@@ -232,12 +257,43 @@ class TaskContext:
             self._active = None
             raise
 
+    async def _stored_offsets(self, name: str) -> tuple[int, int]:
+        """How many stdout and stderr lines of the detached command ``name`` the log
+        already holds: the numbers of the last "following" line stored for it, plus
+        the lines stored after that line.
+
+        A worker stores its lines in order, so whatever an earlier attempt had not
+        stored when it was lost comes after these and is read again from the target.
+        (This worker's own buffer holds none of them: a task it resumes was ended, its
+        lines stored, or run by another worker.)
+        """
+        out = err = 0
+        seen = False
+        seq = 0
+        async with self.db.read() as conn:
+            while rows := await log_queries.after(conn, self.task.id, seq):
+                seq = int(rows[-1][1])
+                for _task, _seq, _at, stream, text in rows:
+                    if stream == LogStream.ENGINE.value:
+                        found = _FOLLOWING_RE.fullmatch(text)
+                        if found is not None and found.group(1) == name:
+                            out, err = int(found.group(2)) - 1, int(found.group(3)) - 1
+                            seen = True
+                    elif not seen:
+                        continue
+                    elif stream == LogStream.STDOUT.value:
+                        out += 1
+                    elif stream == LogStream.STDERR.value:
+                        err += 1
+        return out, err
+
     # -- what the engine uses -------------------------------------------------------------
 
-    def begin_step(self, idx: int, run_attempt: int) -> None:
+    def begin_step(self, idx: int, run_attempt: int, *, rollback: bool = False) -> None:
         self.step_idx = idx
         self.run_attempt = run_attempt
         self._detached_n = 0
+        self._rolling_back = rollback
 
     @property
     def active_command(self) -> tuple[str, bool] | None:

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,11 +141,30 @@ def worker_argv(config: Config) -> list[str]:
     return argv
 
 
+#: One start at a time in this process (threads of the TUI, the CLI's event loop).
+_STARTING = threading.Lock()
+
+
 def ensure_running(config: Config, *, wait: float = 10.0) -> WorkerStatus:
-    """Start a detached worker for this store unless one runs; its status."""
+    """Start a detached worker for this store unless one runs; its status.
+
+    Blocking, and safe to call from any thread (``asyncio.to_thread``): when a worker
+    runs it only reads the lock file and returns at once; concurrent callers in one
+    process start one worker between them (other processes lose the lock race and
+    their worker exits at once). A start waits up to ``wait`` s for the worker to hold
+    its lock.
+    """
     current = status(config)
     if current.running:
         return current
+    with _STARTING:
+        current = status(config)
+        if current.running:
+            return current
+        return _start(config, wait)
+
+
+def _start(config: Config, wait: float) -> WorkerStatus:
     logfile = log_path(config)
     logfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)

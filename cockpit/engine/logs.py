@@ -61,9 +61,14 @@ class TaskLog:
     def secret(self, value: str) -> None:
         self.redact.add(value)
 
-    def write(self, text: str, stream: LogStream = LogStream.ENGINE) -> None:
+    def write(
+        self, text: str, stream: LogStream = LogStream.ENGINE, *, redact: bool = True
+    ) -> None:
+        """Add a line. ``redact=False`` only for the engine's own lines that hold no
+        data but numbers (read back verbatim, see ``TaskContext.detached``)."""
         self.seq += 1
-        self.writer.add((self.task_id, self.seq, time.time(), stream.value, self.redact(text)))
+        line = self.redact(text) if redact else text
+        self.writer.add((self.task_id, self.seq, time.time(), stream.value, line))
 
 
 class LogWriter:

@@ -371,7 +371,7 @@ class TaskRun:
                 continue
             ctx.log(f"rollback of {step.name}: started")
             began = time.monotonic()
-            ctx.begin_step(idx, self.task.attempt)
+            ctx.begin_step(idx, self.task.attempt, rollback=True)
             try:
                 await step.rollback(ctx)
             except Exception as exc:

@@ -219,7 +219,76 @@ TEST_LINES = TaskKind(
     steps=_lines_args,
 )
 
+# Interleaved stdout and stderr lines, each stdout line written in two halves with a
+# pause between them (a follower that passes on half a line is caught), and a last
+# line on each stream without its newline.
+_TICKS = r"""
+n=$1 pause=$2
+i=1
+while [ "$i" -le "$n" ]; do
+    printf 'out %s' "$i"
+    sleep "$pause"
+    echo " whole"
+    echo "err $i" >&2
+    i=$((i + 1))
+done
+printf 'last out'
+printf 'last err' >&2
+"""
+
+
+def _ticks_args(ctx: TaskContext) -> list[str]:
+    return [str(ctx.args.get("n", 5)), str(ctx.args.get("pause", 0))]
+
+
+TEST_TICKS = TaskKind(
+    name="test.ticks",
+    target=TargetKind.SITE,
+    idempotent=False,
+    description="numbered lines on stdout and stderr, detached (args: n, pause)",
+    steps=(RemoteStep("ticks", _TICKS, args=_ticks_args),),
+)
+
+
+def ticks_expected(n: int) -> tuple[list[str], list[str]]:
+    """The stdout and stderr lines of a test.ticks run of ``n``."""
+    out = [f"out {i} whole" for i in range(1, n + 1)] + ["last out"]
+    err = [f"err {i}" for i in range(1, n + 1)] + ["last err"]
+    return out, err
+
+
+# A detached step that creates a file and a rollback that removes it, detached too;
+# a second step fails, so the rollback must run (never re-attach to the step's run).
+async def _remove_made(ctx: TaskContext) -> None:
+    assert ctx.server is not None
+    result = await ctx.detached('rm -- "$1/made" && echo "removed $1/made"', [ctx.server.root])
+    if result.exit_code != 0:
+        raise StepFailed(f"rollback exited with {result.exit_code}")
+
+
+async def _fail(ctx: TaskContext) -> None:
+    raise StepFailed("the second step fails on purpose")
+
+
+TEST_REMOTE_ROLLBACK = TaskKind(
+    name="test.remote-rollback",
+    target=TargetKind.SITE,
+    idempotent=False,
+    description="a detached step rolled back by a detached command",
+    steps=(
+        RemoteStep(
+            "make",
+            'echo made > "$1/made"; echo "made $1/made"',
+            args=lambda ctx: [ctx.server.root if ctx.server else ""],
+            rollback=_remove_made,
+        ),
+        Step("fail", _fail),
+    ),
+)
+
 TEST_KINDS = (
+    TEST_TICKS,
+    TEST_REMOTE_ROLLBACK,
     TEST_MARK,
     TEST_MARK_IDEMPOTENT,
     TEST_SLEEP,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from engine_kinds import make_registry
+from engine_kinds import make_registry, ticks_expected
 from enginekit import add_inventory, alive_pids, local_config, local_server
 
 from cockpit.config import Config
@@ -361,3 +361,29 @@ async def test_a_stopping_worker_hands_its_detached_tasks_to_the_next(env: Env) 
         [task] = await env.engine.wait([task_id], timeout=30)
     assert task.state is TaskState.SUCCEEDED and task.attempt == 2
     assert (root / "marks" / str(task_id)).read_text().count("run ") == 1
+
+
+async def test_detached_steps_keep_stdout_and_stderr_apart(env: Env) -> None:
+    batch = await env.engine.queue("test.ticks", [env.sites[0]], {"n": 200})
+    async with worker(env):
+        [task] = await env.engine.wait(batch.task_ids, timeout=30)
+    assert task.state is TaskState.SUCCEEDED, task.result
+    lines = await env.engine.log(task.id)
+    out = [line.text for line in lines if line.stream == "stdout"]
+    err = [line.text for line in lines if line.stream == "stderr"]
+    assert (out, err) == ticks_expected(200)
+    # and the run dir on the target is removed once the outcome is in the store
+    assert not (Path(env.servers[0].root) / "run" / "tasks" / str(task.id)).exists()
+
+
+async def test_a_detached_rollback_runs_its_own_command(env: Env) -> None:
+    root = Path(env.servers[0].root)
+    batch = await env.engine.queue("test.remote-rollback", [env.sites[0]])
+    async with worker(env):
+        [task] = await env.engine.wait(batch.task_ids, timeout=30)
+    assert task.state is TaskState.FAILED and "fails on purpose" in task.result
+    text = [line.text for line in await env.engine.log(task.id)]
+    assert f"made {root}/made" in text and f"removed {root}/made" in text
+    assert not (root / "made").exists(), "the rollback ran on the target"
+    steps = await env.engine.steps(task.id)
+    assert [s.state for s in steps] == [StepState.ROLLED_BACK, StepState.FAILED]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import signal
 import subprocess
 import time
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from engine_kinds import make_registry
+from engine_kinds import make_registry, ticks_expected
 from enginekit import add_inventory, alive_pids, bed_config, bed_server, start_worker
 from testbed import Fleet, TestHost
 
@@ -22,7 +23,9 @@ from cockpit.config import Config
 from cockpit.engine import Engine, Task, TaskState
 from cockpit.engine.runner import RunOptions
 from cockpit.engine.worker import Worker, WorkerOptions
+from cockpit.model import Health
 from cockpit.store import Database, open_store
+from cockpit.store import servers as server_queries
 from cockpit.store import tasks as task_queries
 
 
@@ -94,6 +97,15 @@ async def test_sigkill_the_worker_while_fifty_tasks_run_then_restart(
             return all((root_of[i] / "marks" / str(i)).exists() for i in all_ids)
 
         await _wait_for(all_marked, 90, "50 running steps")
+
+        async def marked_lines_stored() -> bool:
+            for i in all_ids:
+                if not any(line.stream == "stdout" for line in await engine.log(i)):
+                    return False
+            return True
+
+        # (so a resumed step that read its output from the start would store it twice)
+        await _wait_for(marked_lines_stored, 30, "the first line of each step in the store")
         running = await engine.tasks(state=TaskState.RUNNING, limit=100)
         assert len(running) == 50
         first.send_signal(signal.SIGKILL)
@@ -121,6 +133,9 @@ async def test_sigkill_the_worker_while_fifty_tasks_run_then_restart(
     reconciled = [by_id[i] for i in once.task_ids if by_id[i].state is TaskState.SUCCEEDED]
     assert reconciled, "the detached steps were re-attached to, not abandoned"
     assert all(t.attempt == 2 for t in reconciled)
+    for task in reconciled:  # the resumed step went on from the lines already stored
+        out = [line.text for line in await engine.log(task.id) if line.stream == "stdout"]
+        assert out == [f"marked task {task.id}", "slept 6 s"], out
     await db.close()
 
 
@@ -317,3 +332,97 @@ async def test_four_hundred_tasks_over_eight_sites_never_overlap(
             else:
                 assert open_site.pop(site) == task
         assert len(lines) == 2 * 200
+
+
+@pytest.mark.parametrize("how", ["re-attach", "new-attempt"])
+async def test_a_step_resumed_after_a_dropped_connection_stores_each_line_once(
+    fleet: Fleet, tmp_path: Path, how: str
+) -> None:
+    """sshd dies mid-step. 're-attach': the same attempt re-attaches once it is back;
+    'new-attempt': the task first ends unknown, then a new attempt re-attaches. Either
+    way every stdout and stderr line is stored once, whole, on its own stream."""
+    host = fleet.fresh_root(fleet.take(1)[0])
+    db, sites = await _store(tmp_path, [host], 1)
+    config = bed_config(db.path, fleet)
+    engine = Engine(db, config, registry=make_registry())
+    n = 40
+    batch = await engine.queue("test.ticks", sites, {"n": n, "pause": 0.1})
+    [task_id] = batch.task_ids
+    window = 60.0 if how == "re-attach" else 0.5
+    try:
+        async with in_process_worker(db, config, reattach_window=window, unknown_recheck=0.5):
+
+            async def some_lines() -> bool:
+                lines = await engine.log(task_id)
+                return sum(line.stream == "stdout" for line in lines) >= 8
+
+            await _wait_for(some_lines, 30, "the first lines")
+            running = await engine.task(task_id)
+            assert running is not None and running.state is TaskState.RUNNING
+            with fleet.stopped(host):
+                if how == "new-attempt":
+
+                    async def unknown() -> bool:
+                        task = await engine.task(task_id)
+                        return task is not None and task.state is TaskState.UNKNOWN
+
+                    await _wait_for(unknown, 30, "an unknown outcome")
+                else:
+                    await asyncio.sleep(2)
+            task = await _settled(engine, task_id)
+        lines = await engine.log(task_id)
+    finally:
+        fleet.start(host)
+        await db.close()
+    text = [line.text for line in lines]
+    assert task.state is TaskState.SUCCEEDED, "\n".join(text)
+    out = [line.text for line in lines if line.stream == "stdout"]
+    err = [line.text for line in lines if line.stream == "stderr"]
+    assert (out, err) == ticks_expected(n)
+    assert any(t.startswith("connection lost") for t in text)
+    if how == "re-attach":
+        assert (
+            task.attempt == 1 and "re-attached; the outcome comes from the target's record" in text
+        )
+    else:
+        assert task.attempt >= 2 and any("re-attaching to its record" in t for t in text)
+
+
+async def test_server_verify_task_records_health_on_the_test_bed(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.fresh_root(fleet.take(1)[0])
+    db, _ = await _store(tmp_path, [host], 0)
+    config = bed_config(db.path, fleet)
+    engine = Engine(db, config)  # the built-in kinds, as users have them
+    try:
+        async with in_process_worker(db, config):
+            first = await engine.queue("server.verify", [host.name])
+            [ok] = await engine.wait(first.task_ids, timeout=60)
+            async with db.read() as conn:
+                healthy = await server_queries.health_of(conn, host.name)
+            again = await engine.queue("server.verify", [host.name])  # idempotent
+            [ok_again] = await engine.wait(again.task_ids, timeout=60)
+            with fleet.stopped(host):
+                down = await engine.queue("server.verify", [host.name])
+                [failed] = await engine.wait(down.task_ids, timeout=60)
+            async with db.read() as conn:
+                after = await server_queries.health_of(conn, host.name)
+        log = [line.text for line in await engine.log(ok.id)]
+    finally:
+        fleet.start(host)
+        await db.close()
+    assert ok.state is TaskState.SUCCEEDED, "\n".join(log)
+    assert ok_again.state is TaskState.SUCCEEDED, ok_again.result
+    assert ok.result.startswith("ok: ") and "checks passed" in ok.result
+    assert any(line.startswith("facts: ok") for line in log)
+    assert "health recorded: ok" in log
+    assert healthy is not None and healthy.health is Health.OK and healthy.reason == ""
+    assert healthy.facts["cpus"] == os.cpu_count()
+    assert (host.root / "platforms").is_dir(), "verify laid out the server's root"
+    assert failed.state is TaskState.FAILED and "unreachable" in failed.result
+    assert failed.attempt == 1
+    assert after is not None and after.health is Health.UNREACHABLE and after.reason
+    assert after.facts["cpus"] == healthy.facts["cpus"], "what was learnt is kept"
+    assert after.checked_at is not None and healthy.checked_at is not None
+    assert after.checked_at > healthy.checked_at
