@@ -387,7 +387,6 @@ class SiteBed:
     def forget(self, domains: Sequence[str]) -> None:
         """Remove what sites of these domains may have left (after a test)."""
         for domain in domains:
-            user = derive_unix_user(domain)
             for host in self.hosts:
                 for path in (
                     host.vhost_file(domain),
@@ -397,8 +396,6 @@ class SiteBed:
                     path.unlink(missing_ok=True)
                 _run("rm", "-rf", "--", str(host.site_dir(domain)), check=False)
                 host.record_file(domain).unlink(missing_ok=True)
-            _run("pkill", "-KILL", "-u", user, check=False)
-            _run("userdel", user, check=False)
             for engine in DbEngine:
                 drop_database(
                     engine, derive_db_name(domain, engine), derive_db_user(domain, engine)
@@ -406,6 +403,16 @@ class SiteBed:
         for host in self.hosts:
             host.reload_nginx()
             host.reload_fpm()
+        # the pools are gone with the reload: now their users can go
+        for domain in domains:
+            user = derive_unix_user(domain)
+            for _ in range(50):
+                if not unix_user_exists(user):
+                    break
+                _run("pkill", "-KILL", "-u", user, check=False)
+                if _run("userdel", user, check=False).returncode == 0:
+                    break
+                time.sleep(0.1)
 
 
 def mysql(sql: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
