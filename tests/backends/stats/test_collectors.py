@@ -9,9 +9,9 @@ import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Expect, NginxBed
 from testbed import Fleet
 
 from cockpit.backends.local import LocalTransport
@@ -31,6 +31,20 @@ from cockpit.store.sites import RefIds
 from cockpit.tasks.stats import collect_server_stats
 
 pytestmark = pytest.mark.testbed
+
+
+class Expect:
+    """What the logs must add up to per site: requests, bytes, 1xx..5xx (the client
+    counts the bytes it received; nginx's $bytes_sent must agree)."""
+
+    def __init__(self) -> None:
+        self.by_vhost: dict[str, list[int]] = {}
+
+    def add(self, vhost: str, response: Any) -> None:
+        row = self.by_vhost.setdefault(vhost, [0] * 7)
+        row[0] += 1
+        row[1] += response.size
+        row[1 + response.status // 100] += 1
 
 
 async def _inventory(
@@ -157,9 +171,7 @@ async def test_server_collector_reads_what_the_host_says(fleet: Fleet) -> None:
     )
 
 
-async def test_sites_probed_and_access_logs_read_per_site(
-    nginx_bed: NginxBed, tmp_path: Path
-) -> None:
+async def test_sites_probed_and_access_logs_read_per_site(nginx_bed: Any, tmp_path: Path) -> None:
     (nginx_bed.www / "index.html").write_text("home\n")
     root = tmp_path / "cockpit"
     (root / "sites" / "site-a.test").mkdir(parents=True)
