@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,7 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from enginekit import python_env
+from enginekit import local_config, python_env
+
+from cockpit.engine import Engine
+from cockpit.engine.daemon import log_path
+from cockpit.store import open_store
 
 CLI = "from cockpit.cli import main; main()"
 
@@ -48,6 +53,7 @@ def test_run_wait_starts_a_detached_worker_and_reports(cli: Cli) -> None:
     kinds = cli("task", "kinds")
     assert kinds.returncode == 0, kinds.stderr
     assert "server.ping\tserver\tidempotent" in kinds.stdout
+    assert "server.verify\tserver\tidempotent" in kinds.stdout
     assert "store.prune\tcontrol\tidempotent" in kinds.stdout
 
     done = cli("task", "run", "server.ping", "localhost", "--wait")
@@ -120,3 +126,53 @@ def test_schedules_are_managed_from_the_cli(cli: Cli) -> None:
     assert cli("schedule", "remove", "hourly-ping").returncode == 0
     assert "hourly-ping" not in cli("schedule", "list").stdout
     assert cli("schedule", "remove", "hourly-ping").returncode == 2
+
+
+def test_worker_start_status_stop(cli: Cli) -> None:
+    assert cli("worker", "status").returncode == 1
+    none = cli("worker", "stop")
+    assert none.returncode == 0 and "no worker was running" in none.stdout
+    started = cli("worker", "start")
+    assert started.returncode == 0, started.stderr
+    again = cli("worker", "start")
+    assert again.returncode == 0 and again.stdout == started.stdout  # the same worker
+    status = cli("worker", "status")
+    assert status.returncode == 0 and status.stdout.startswith("worker ")
+    stopped = cli("worker", "stop")
+    assert stopped.returncode == 0 and "worker stopped" in stopped.stdout
+    assert cli("worker", "status").returncode == 1
+
+
+async def test_start_worker_from_threads_starts_one_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the TUI does: Engine.start_worker through asyncio.to_thread, maybe several
+    times at once. One worker starts; a call while it runs starts nothing."""
+    for name, value in python_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.delenv("COCKPIT_CONFIG", raising=False)
+    db = await open_store(tmp_path / "data" / "cockpit.db")
+    config = local_config(db.path)
+    engine = Engine(db, config)
+    try:
+        statuses = await asyncio.gather(*(asyncio.to_thread(engine.start_worker) for _ in range(4)))
+        assert all(s.running for s in statuses)
+        [pid] = {s.pid for s in statuses}
+        assert pid is not None and os.getsid(pid) == pid
+        log = log_path(config)
+        deadline = time.monotonic() + 20
+        while " started on " not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.05)
+        again = await asyncio.to_thread(engine.start_worker)
+        assert again.pid == pid and again.worker_id == statuses[0].worker_id
+        assert engine.worker_status().pid == pid
+    finally:
+        stopped = await asyncio.to_thread(engine.stop_worker)
+        await db.close()
+    assert stopped
+    text = log.read_text()
+    assert "a worker already runs" not in text, "more than one worker was spawned"
+    assert text.count(" started on ") == 1, "one worker started, and only once"
