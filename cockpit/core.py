@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cockpit.backends.hostkeys import HostKeyOffer
     from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
+    from cockpit.engine import Engine
     from cockpit.status.dashboard import Series, SiteStats, Tile, TopRow
     from cockpit.status.evaluate import Report as StatusReport
     from cockpit.store.metrics import SiteQuota
@@ -78,13 +79,26 @@ class Cockpit:
     """An open Cockpit: its config and its store."""
 
     def __init__(self, config: Config, db: Database, *, created: bool) -> None:
-        from cockpit.engine import Engine
-
         self.config = config
         self.db = db
         self.created = created
-        #: The task engine: queue, follow, cancel and retry tasks (see cockpit.engine).
-        self.tasks = Engine(db, config)
+        self._tasks: Engine | None = None
+
+    @property
+    def tasks(self) -> Engine:
+        """The task engine: queue, follow, cancel and retry tasks (see cockpit.engine).
+
+        Made on first use: it loads every task kind's plugin, which a command that never
+        queues a task (``cockpit status``) should not pay for at start-up."""
+        if self._tasks is None:
+            from cockpit.engine import Engine
+
+            self._tasks = Engine(self.db, self.config)
+        return self._tasks
+
+    @tasks.setter
+    def tasks(self, engine: Engine) -> None:
+        self._tasks = engine
 
     @classmethod
     async def open(cls, config: Config) -> Cockpit:

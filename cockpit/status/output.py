@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from importlib import resources
@@ -108,6 +109,7 @@ def to_text(report: Report, *, limit: int | None = None) -> list[str]:
 # -- Prometheus --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
 def _label(value: str) -> str:
     text = sanitize_line(value)
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -120,11 +122,13 @@ def _labels(**labels: str) -> str:
 
 
 def _num(value: float) -> str:
+    if isinstance(value, int):
+        return str(int(value))
     if value != value:  # NaN
         return "NaN"
-    if float(value).is_integer() and abs(value) < 1e15:
+    if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return repr(float(value))
+    return repr(value)
 
 
 class _Exposition:
