@@ -74,3 +74,18 @@ async def add(db: aiosqlite.Connection, backup: Backup) -> int:
 
 async def remove(db: aiosqlite.Connection, backup_id: int) -> None:
     await db.execute("DELETE FROM backups WHERE id = ?", (backup_id,))
+
+
+async def get(db: aiosqlite.Connection, backup_id: int) -> Backup | None:
+    """One backup by its id, or None."""
+    async with db.execute(_SELECT + " WHERE b.id = ?", (backup_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _backup(row) if row is not None else None
+
+
+async def latest_for_site(db: aiosqlite.Connection, domain: str) -> Backup | None:
+    """A site's newest backup, or None."""
+    sql = _SELECT + " WHERE s.domain = ? ORDER BY b.created DESC, b.id DESC LIMIT 1"
+    async with db.execute(sql, (domain,)) as cursor:
+        row = await cursor.fetchone()
+    return _backup(row) if row is not None else None

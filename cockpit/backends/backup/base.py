@@ -63,6 +63,7 @@ from cockpit.model import (
     validate_name,
     validate_path,
     validate_type_name,
+    validate_unix_name,
 )
 
 __all__ = [
@@ -299,6 +300,8 @@ class UnpackJob:
     dump_owner: str = ""
     #: The backup's sha256 as the store recorded it ("" to skip that check).
     expected_sha256: str = ""
+    #: Whether the data paths are unpacked (False: the dump only).
+    files: bool = True
 
     @property
     def fresh(self) -> tuple[str, ...]:
@@ -535,9 +538,11 @@ class BackupService(ServicePlugin, abc.ABC):
         tag: str,
         dump_owner: str = "",
         expected_sha256: str = "",
+        files: bool = True,
     ) -> UnpackJob:
         """Unpack ``location``: data path ``i`` next to ``targets[i]``; the dump into a
-        private work dir in the backup's site dir, named after ``tag``."""
+        private work dir in the backup's site dir, named after ``tag``. Without
+        ``files`` only the dump is unpacked (and checked)."""
         if isinstance(targets, str):
             raise ValidationError("targets", "must be a list of paths", targets)
         checked = tuple(_check_data_path(t, "restore target") for t in targets)
@@ -553,28 +558,40 @@ class BackupService(ServicePlugin, abc.ABC):
         if expected_sha256 and not re.fullmatch(r"[0-9a-f]{64}", expected_sha256):
             raise ValidationError("sha256", "must be 64 lowercase hex digits", expected_sha256)
         if dump_owner:
-            dump_owner = validate_name(dump_owner, "dump owner")
+            dump_owner = validate_unix_name(dump_owner, "dump owner")
         tag = validate_tag(tag)
         work = f"{self.site_dir(manifest.site)}/.unpack-{tag}"
-        return UnpackJob(location, manifest, checked, tag, work, dump_owner, expected_sha256)
+        return UnpackJob(location, manifest, checked, tag, work, dump_owner, expected_sha256, files)
 
     async def prepare_unpack(self, transport: Transport, job: UnpackJob) -> None:
         """Make the private work dir (and whatever the plugin needs in it)."""
+        await self._private(transport, job.manifest.site, job.work, job.dump_owner)
+
+    def work_dir(self, site: str, tag: str) -> str:
+        """A private dir in ``site``'s backup dir for one task's dumps (see :meth:`make_work_dir`)."""
+        return f"{self.site_dir(site)}/.work-{validate_tag(tag)}"
+
+    async def make_work_dir(
+        self, transport: Transport, site: str, tag: str, owner: str = ""
+    ) -> str:
+        """Make (empty) the private dir :meth:`work_dir` names, 0700, owned by ``owner``
+        (the db client's Unix user; "" for root); returns its path."""
+        path = self.work_dir(site, tag)
+        await self._private(transport, site, path, owner)
+        return path
+
+    async def _private(self, transport: Transport, site: str, path: str, owner: str) -> None:
+        if owner:
+            owner = validate_unix_name(owner, "owner")
         result = await run_step(
             transport,
-            "make a work dir",
+            "make a private dir",
             _PREPARE,
-            [
-                self.site_dir(job.manifest.site),
-                job.work,
-                job.dump_owner,
-                self.server.root,
-                self.server.user,
-            ],
+            [self.site_dir(site), path, owner, self.server.root, self.server.user],
             sudo=True,
             time_limit=120,
         )
-        judge(result, "making the work dir of the restore")
+        judge(result, f"making the private dir {path}")
 
     @abc.abstractmethod
     async def unpack_command(self, transport: Transport, job: UnpackJob) -> RemoteCommand:
@@ -595,6 +612,7 @@ class BackupService(ServicePlugin, abc.ABC):
         tag: str | None = None,
         dump_owner: str = "",
         expected_sha256: str = "",
+        files: bool = True,
         runner: Runner | None = None,
     ) -> Unpacked:
         """Check and unpack the backup at ``location`` (the stages above, in order)."""
@@ -606,6 +624,7 @@ class BackupService(ServicePlugin, abc.ABC):
             tag=tag or new_tag(),
             dump_owner=dump_owner,
             expected_sha256=expected_sha256,
+            files=files,
         )
         await self.prepare_unpack(transport, job)
         run = runner or inline_runner(transport)

@@ -439,7 +439,7 @@ class ResticBackupService(BackupService):
             dump.sha256 if dump is not None else "",
         ]
         for member, fresh in zip(manifest.files, job.fresh, strict=True):
-            args += [member.kind, member.path, fresh]
+            args += [member.kind if job.files else "missing", member.path, fresh]
         return RemoteCommand(f"unpack {manifest.site}", _UNPACK, tuple(args))
 
 

@@ -390,6 +390,7 @@ class TarBackupService(BackupService):
             dump.sha256 if dump is not None else "",
         ]
         for member, fresh in zip(manifest.files, job.fresh, strict=True):
-            base = member.path.rsplit("/", 1)[-1] if member.kind == "file" else ""
-            args += [member.kind, member.name, member.sha256, fresh, base]
+            kind = member.kind if job.files else "missing"
+            base = member.path.rsplit("/", 1)[-1] if kind == "file" else ""
+            args += [kind, member.name, member.sha256, fresh, base]
         return RemoteCommand(f"unpack {manifest.site}", _UNPACK, tuple(args))
