@@ -319,3 +319,44 @@ def _mount_tmpfs(path: Path, size: str) -> None:
 
 def _umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+async def test_restic_backups_through_the_tasks(bed: SiteBed, tmp_path: Path) -> None:
+    host = bed.b
+    domain = bed.domain("rs")
+    site_dir = host.site_dir(domain)
+    async with cockpit(bed, tmp_path) as cp:
+        base = host.server()
+        repo = host.root / f"restic-{domain[:8]}"
+        server = dataclasses.replace(
+            base,
+            services=(*base.services, Service("backup", "restic", {"repository": str(repo)})),
+        )
+        await cp.add(
+            [server],
+            [Platform("php", host.name, "php", f"{host.root}/platforms/php-{domain[:8]}")],
+            [Site(domain, "php")],
+        )
+        await _ok(cp, "platform.install", "php")
+        await _ok(cp, "site.install", domain, {"db_engine": "mysql"})
+        db = derive_db_name(domain, DbEngine.MYSQL)
+        mysql(f"CREATE TABLE `{db}`.t (v TEXT); INSERT INTO `{db}`.t VALUES ('first');")
+        (site_dir / "web" / "page.html").write_text("first\n")
+        await _ok(cp, "site.backup", domain)
+        (backup,) = await cp_backups(cp, domain)
+        assert backup.backend == "restic"
+        assert backup.location == f"{repo}/snapshots/{backup.sha256}"
+        assert os.path.isfile(backup.location)
+        mysql(f"UPDATE `{db}`.t SET v = 'second';")
+        (site_dir / "web" / "page.html").write_text("second\n")
+
+        await _ok(cp, "site.restore", domain, {"backup": backup.id})
+        assert mysql(f"SELECT v FROM `{db}`.t;").stdout.strip() == "first"
+        assert (await host.aget(domain, "/page.html")).text == "first\n"
+        # the safety backup went to the same repository, and holds "second"
+        safety = next(b for b in await cp_backups(cp, domain) if b.id != backup.id)
+        assert safety.location.startswith(f"{repo}/snapshots/")
+        await _ok(cp, "site.backup-delete", domain, {"backup": backup.id})
+        assert not os.path.exists(backup.location)
+        assert os.path.isfile(safety.location)
+        assert leftovers(site_dir, host.root / "backups") == []

@@ -410,3 +410,76 @@ async def test_a_refused_vhost_during_a_migration_keeps_the_site_where_it_was(
         site = await cp.site(domain)
         assert site is not None and site.platform == "st-a"
         assert _leftovers(a.root / "backups", b.root / "backups") == []
+
+
+async def test_a_refused_grant_during_a_clone_leaves_nothing(bed: SiteBed, tmp_path: Path) -> None:
+    host = bed.a
+    source, clone = bed.domain("gs"), bed.domain("gc")
+    with _grantless_admin() as (admin, password):
+        async with cockpit(bed, tmp_path) as cp:
+            await cp.add(
+                [host.server(), host.server(name="tb2nogrant", mysql={"admin_user": admin})],
+                [
+                    Platform("php", host.name, "php", f"{host.root}/platforms/php-{source[:8]}"),
+                    Platform(
+                        "php-n", "tb2nogrant", "php", f"{host.root}/platforms/php-{source[:8]}"
+                    ),
+                ],
+                [Site(source, "php")],
+            )
+            SecretStore(cp.config.store.parent / "secrets").put(
+                *db_admin_key("tb2nogrant", "mysql"), value=password
+            )
+            await _ok(cp, "platform.install", "php")
+            await _ok(cp, "site.install", source, {"db_engine": "mysql"})
+            (host.site_dir(source) / "web" / "data.txt").write_text("source\n")
+            task = await cp.run("site.clone", source, {"domain": clone, "platform": "php-n"})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step target database" in task.result and "denied" in log.lower()
+            assert "dropped the half-made database" in log
+            assert not host.site_dir(clone).exists() and not host.vhost_file(clone).exists()
+            assert not host.pool_file(clone).exists() and not unix_user_exists(unix_user(clone))
+            assert mysql_has(
+                derive_db_name(clone, DbEngine.MYSQL), derive_db_user(clone, DbEngine.MYSQL)
+            ) == (False, False)
+            assert await cp.site(clone) is None
+            store = SecretStore(cp.config.store.parent / "secrets")
+            assert store.get(*site_db_password_key(clone)) is None
+            assert (await host.aget(source, "/data.txt")).text == "source\n"
+
+
+async def test_a_migration_that_fills_the_disk_keeps_the_site_where_it_was(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    a, b = bed.a, bed.b
+    domain = bed.domain("mf")
+    with _small_root(b, "600k") as small:
+        async with cockpit(bed, tmp_path) as cp:
+            await cp.add(
+                [a.server(), b.server(root=str(small), name="tb3small")],
+                [
+                    Platform("st-a", a.name, "static", f"{a.root}/platforms/st-{domain[:8]}"),
+                    Platform("st-s", "tb3small", "static", f"{small}/platforms/st"),
+                ],
+                [Site(domain, "st-a")],
+            )
+            await _ok(cp, "platform.install", "st-a")
+            await _ok(cp, "platform.install", "st-s")
+            await _ok(cp, "site.install", domain)
+            (a.site_dir(domain) / "web" / "big.bin").write_bytes(os.urandom(1_500_000))
+            before = _hashes(a.site_dir(domain))
+            vhost = a.vhost_file(domain).read_bytes()
+            task = await cp.run("site.migrate", domain, {"platform": "st-s"})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step copy files" in task.result and "KiB free there)" in log
+            assert not (small / "sites" / domain).exists()
+            assert not b.vhost_file(domain).exists() and not b.pool_file(domain).exists()
+            assert _hashes(a.site_dir(domain)) == before
+            assert a.vhost_file(domain).read_bytes() == vhost
+            assert (await a.aget(domain, "/big.bin")).status == 200
+            assert unix_user_exists(unix_user(domain))
+            site = await cp.site(domain)
+            assert site is not None and site.platform == "st-a"
+            assert _leftovers(small, a.root / "backups") == []
