@@ -187,13 +187,7 @@ class DetachedStep(RemoteStep):
         if command is None:
             ctx.log(f"{self.name}: nothing to do")
             return
-        result = await ctx.detached(command.script, list(command.args), sudo=command.sudo)
-        if result.exit_code is None:
-            raise OutcomeUnknown(result.reason or f"{command.what}: the outcome is unknown")
-        try:
-            judge(result, command.what)
-        except BackupError as exc:
-            raise StepFailed(exc.summary) from exc
+        await _detached(ctx, command)
 
 
 async def _detached(ctx: TaskContext, command: RemoteCommand) -> None:
