@@ -102,13 +102,11 @@ class LogWriter:
         async with self._lock:
             if not self._pending:
                 return
-            rows, self._pending = self._pending, []
-            try:
-                async with self.db.write() as conn:
-                    await log_queries.append(conn, rows)
-            except Exception:
-                self._pending[:0] = rows  # keep them for the next try
-                raise
+            async with self.db.write() as conn:
+                # Taken under the write lock, not before it: a task's final state is
+                # written with every line it had logged (see write_pending), so a
+                # line must never wait here for a lock held by that final write.
+                await self.write_pending(conn)
 
     async def write_pending(self, conn: aiosqlite.Connection) -> None:
         """Write every pending line inside the caller's write transaction."""

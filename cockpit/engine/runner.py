@@ -46,6 +46,15 @@ class StopReason(enum.Enum):
     SHUTDOWN = "shutdown"  # this worker stops: leave the task for recovery
 
 
+_Ended = tuple[bool, list[task_queries.Row]]
+#: ``commit(body, committed)``: run ``body`` inside a write transaction (which may hold
+#: other bodies too), call ``committed`` with its result once that commits; the result.
+Commit = Callable[
+    [Callable[[aiosqlite.Connection], Awaitable[_Ended]], Callable[[_Ended], None]],
+    Awaitable[_Ended],
+]
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     reattach_window: float = 120.0
@@ -96,12 +105,15 @@ class TaskRun:
         claim_next: Callable[[aiosqlite.Connection], Awaitable[list[task_queries.Row]]]
         | None = None,
         on_handoff: Callable[[TaskRun, list[task_queries.Row]], None] | None = None,
+        commit: Commit | None = None,
     ) -> None:
         self.task = task
         #: Claims the worker's next task in this run's final transaction (one commit
         #: less per task); once committed, ``on_handoff`` gives it this run's slot.
         self.claim_next = claim_next
         self.on_handoff = on_handoff
+        #: Runs the final transaction's body in a transaction shared with other ends.
+        self.commit = commit
         self.slot_released = False
         self.worker = worker
         self.db = db
@@ -124,6 +136,11 @@ class TaskRun:
     async def _write_deferred(self, conn: aiosqlite.Connection) -> None:
         """Write the journal entries kept back (they ride along with the next write)."""
         deferred, self._deferred = self._deferred, []
+        await self._write_ops(conn, deferred)
+
+    async def _write_ops(
+        self, conn: aiosqlite.Connection, deferred: Sequence[_StepStart | _StepEnd]
+    ) -> None:
         t = self.task
         for op in deferred:
             if isinstance(op, _StepStart):
@@ -167,14 +184,19 @@ class TaskRun:
 
     async def _end(self, state: TaskState, result: str, *, delay: float = 0.0) -> bool:
         """Write the final (or re-queued) state in one transaction with the pending log
-        lines and step ends, so a follower that sees the final state has every line."""
+        lines and step ends, so a follower that sees the final state has every line.
+
+        With ``commit`` (a worker's group of task ends) the transaction is shared with
+        the other tasks ending at the same moment. Whatever happens to this coroutine,
+        once that transaction commits the handoff and ``final_state`` follow."""
         self.finishing = True
         t = self.task
         if self.tlog is not None:
             result = self.tlog.redact(result)
-        async with self.db.write() as conn:
-            await self.logs.write_pending(conn)
-            await self._write_deferred(conn)
+        ops = list(self._deferred)
+
+        async def body(conn: aiosqlite.Connection) -> tuple[bool, list[task_queries.Row]]:
+            await self._write_ops(conn, ops)
             if state is TaskState.QUEUED:
                 ok = await task_queries.requeue(conn, t.id, self.worker, t.attempt, delay, result)
             elif state is TaskState.UNKNOWN:
@@ -186,11 +208,24 @@ class TaskRun:
                     conn, t.id, self.worker, t.attempt, state.value, result
                 )
             claimed = await self.claim_next(conn) if self.claim_next is not None else []
-        if claimed and self.on_handoff is not None:
-            self.on_handoff(self, claimed)  # committed: the worker starts them now
-        if ok:
-            self.final_state = state
-        return ok
+            return ok, claimed
+
+        def committed(outcome: tuple[bool, list[task_queries.Row]]) -> None:
+            ok, claimed = outcome
+            del self._deferred[: len(ops)]
+            if ok:
+                self.final_state = state
+            if claimed and self.on_handoff is not None:
+                self.on_handoff(self, claimed)  # the worker starts them now
+
+        if self.commit is not None:
+            ok, _ = await self.commit(body, committed)
+            return ok
+        async with self.db.write() as conn:
+            await self.logs.write_pending(conn)
+            outcome = await body(conn)
+        committed(outcome)
+        return outcome[0]
 
     # -- resolving the target --------------------------------------------------------
 

@@ -24,8 +24,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import aiosqlite
 
@@ -77,6 +78,107 @@ class _Running:
     handle: asyncio.Task[TaskState | None]
 
 
+_Body = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+
+@dataclass
+class _Pending:
+    body: _Body
+    committed: Callable[[Any], None]
+    done: asyncio.Future[Any]
+
+
+class EndGroup:
+    """Writes the ends of the tasks that finish at about the same moment in one
+    transaction (group commit), with the pending log lines first.
+
+    The store takes one writer at a time: a transaction per ending task makes the
+    tasks queue for the write lock, one BEGIN, COMMIT and fsync each. Here the ends
+    queued while a transaction runs all go into the next one, and their statements are
+    sent together (see :meth:`_write`). A body that fails takes
+    its group down; each of that group's bodies is then tried again alone, so only the
+    failing one fails. ``committed`` runs as soon as its transaction commits, even if
+    the task that asked was cancelled meanwhile.
+    """
+
+    def __init__(self, db: Database, logs: LogWriter) -> None:
+        self.db = db
+        self.logs = logs
+        self._queue: list[_Pending] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.transactions = 0
+
+    async def commit(self, body: _Body, committed: Callable[[Any], None]) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(body, committed, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="task-ends")
+        # shielded: a task cancelled while its end waits still has its end written
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                try:
+                    results = await self._write(group)
+                except Exception as exc:
+                    if len(group) == 1:
+                        self._settle(group[0], exc=exc)
+                    else:  # find the one that fails: each alone
+                        for item in group:
+                            await self._alone(item)
+                    continue
+            except BaseException:
+                for item in group:
+                    item.done.cancel()
+                raise
+            for item, result in zip(group, results, strict=True):
+                self._settle(item, result)
+
+    async def _write(self, group: list[_Pending]) -> list[Any]:
+        async with self.db.write() as conn:
+            await self.logs.write_pending(conn)
+            # The bodies run together: their statements reach the connection's thread
+            # side by side instead of one event-loop round trip after another. Each
+            # body's own statements stay in order; those of different tasks touch
+            # different rows (and claims are atomic statements).
+            results = await asyncio.gather(
+                *(item.body(conn) for item in group), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        self.transactions += 1
+        return results
+
+    async def _alone(self, item: _Pending) -> None:
+        try:
+            [result] = await self._write([item])
+        except Exception as exc:
+            self._settle(item, exc=exc)
+        else:
+            self._settle(item, result)
+
+    @staticmethod
+    def _settle(item: _Pending, result: Any = None, *, exc: Exception | None = None) -> None:
+        if exc is not None:
+            if not item.done.done():
+                item.done.set_exception(exc)
+            return
+        try:
+            item.committed(result)
+        except Exception:
+            log.exception("after a task's end was written")
+        if not item.done.done():
+            item.done.set_result(result)
+
+    async def close(self) -> None:
+        """Wait until every end handed in is written."""
+        while self._drainer is not None and not self._drainer.done():
+            await asyncio.wait([self._drainer])
+
+
 class Worker:
     def __init__(
         self,
@@ -98,6 +200,7 @@ class Worker:
         #: this host found in the store is dead, its tasks recoverable at once.
         self.holds_host_lock = holds_host_lock
         self.logs = LogWriter(db)
+        self.ends = EndGroup(db, self.logs)
         self._factory = transport_factory or default_transport_factory(config)
         self._transports: dict[str, Transport] = {}
         self._retired: list[Transport] = []
@@ -195,6 +298,7 @@ class Worker:
             resume=resume,
             claim_next=self._claim_next,
             on_handoff=self._handoff,
+            commit=self.ends.commit,
         )
         handle = asyncio.create_task(self._guarded(run), name=f"task-{task.id}")
         self._running[task.id] = _Running(run, handle)
@@ -257,6 +361,8 @@ class Worker:
         for loop in loops:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loop
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ends.close(), 30)
         with contextlib.suppress(Exception):
             await self.logs.close()
         with contextlib.suppress(Exception):

@@ -387,3 +387,59 @@ async def test_a_detached_rollback_runs_its_own_command(env: Env) -> None:
     assert not (root / "made").exists(), "the rollback ran on the target"
     steps = await env.engine.steps(task.id)
     assert [s.state for s in steps] == [StepState.ROLLED_BACK, StepState.FAILED]
+
+
+def _ender(task_id: int, *, fail: bool = False):  # type: ignore[no-untyped-def]
+    async def body(conn) -> int:  # type: ignore[no-untyped-def]
+        await conn.execute("UPDATE tasks SET result = 'ended' WHERE id = ?", (task_id,))
+        if fail:
+            await conn.execute("INSERT INTO no_such_table VALUES (1)")
+        return task_id
+
+    return body
+
+
+async def _results(env: Env) -> dict[int, str]:
+    return {t.id: t.result for t in await env.engine.tasks()}
+
+
+async def test_task_ends_share_a_transaction_and_a_failing_one_fails_alone(env: Env) -> None:
+    from cockpit.engine.logs import LogWriter
+    from cockpit.engine.worker import EndGroup
+
+    ids = list((await env.engine.queue("test.echo", env.sites[:4])).task_ids)
+    group = EndGroup(env.db, LogWriter(env.db))
+    committed: list[int] = []
+    together = await asyncio.gather(*(group.commit(_ender(i), committed.append) for i in ids))
+    assert together == ids and sorted(committed) == ids
+    assert group.transactions == 1, "four ends at once: one transaction"
+
+    more = list((await env.engine.queue("test.echo", env.sites[4:])).task_ids)
+    committed.clear()
+    outcomes = await asyncio.gather(
+        *(group.commit(_ender(i, fail=i == more[1]), committed.append) for i in more),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], StoreError) and "no_such_table" in str(outcomes[1])
+    assert [o for n, o in enumerate(outcomes) if n != 1] == [more[0], *more[2:]]
+    assert sorted(committed) == [more[0], *more[2:]]
+    results = await _results(env)
+    assert [results[i] for i in more] == ["ended", "", "ended", "ended"]
+    assert group.transactions == 1 + 3  # the first group; after the failed one, each alone
+
+
+async def test_a_task_end_is_written_even_if_its_task_is_cancelled_meanwhile(env: Env) -> None:
+    from cockpit.engine.logs import LogWriter
+    from cockpit.engine.worker import EndGroup
+
+    [task_id] = (await env.engine.queue("test.echo", env.sites[:1])).task_ids
+    group = EndGroup(env.db, LogWriter(env.db))
+    committed: list[int] = []
+    waiter = asyncio.create_task(group.commit(_ender(task_id), committed.append))
+    await asyncio.sleep(0)  # handed in
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await group.close()
+    assert committed == [task_id]
+    assert (await _results(env))[task_id] == "ended"
