@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from cockpit.backends.hostkeys import HostKeyOffer
     from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
-    from cockpit.engine import Engine
+    from cockpit.engine import Engine, TaskState
     from cockpit.status.dashboard import Series, SiteStats, Tile, TopRow
     from cockpit.status.evaluate import Report as StatusReport
     from cockpit.store.metrics import SiteQuota
@@ -233,6 +233,36 @@ class Cockpit:
             if site is None:
                 return await backup_queries.list_all(conn)
             return await backup_queries.list_for_site(conn, site)
+
+    # -- tasks (beyond the engine's own API, ``self.tasks``) ------------------------------
+
+    async def task_states(self, ids: Sequence[int]) -> dict[int, TaskState]:
+        """The state of each task of ``ids`` that exists: one cheap read, for live views."""
+        from cockpit.engine import TaskState
+        from cockpit.store import tasks as task_queries
+
+        async with self.db.read() as conn:
+            found = await task_queries.states(conn, list(ids))
+        return {task_id: TaskState(state) for task_id, state in found.items()}
+
+    async def cancel_tasks(self, ids: Sequence[int]) -> tuple[int, int]:
+        """Cancel many tasks (the rest of a batch), in transactions of 500: queued ones leave
+        the queue, running ones are asked to stop (their worker kills them within seconds);
+        finished ones are left alone. How many were cancelled, and how many asked."""
+        from cockpit.engine.queue import current_user
+        from cockpit.store import tasks as task_queries
+
+        why = f"cancelled by {current_user()}"
+        cancelled = asked = 0
+        for chunk in task_queries.chunks(sorted(set(ids))):  # the worker writes in between
+            async with self.db.write() as conn:
+                found = await task_queries.states(conn, chunk)
+                for task_id, state in sorted(found.items()):
+                    if state == "queued":
+                        cancelled += await task_queries.cancel_queued(conn, task_id, why)
+                    elif state == "running":
+                        asked += await task_queries.request_cancel(conn, task_id)
+        return cancelled, asked
 
     # -- statistics and on-call status (cockpit.status) ----------------------------------
 
