@@ -1,17 +1,20 @@
 """Cockpit's TUI. :func:`make_app` builds it, for the ``cockpit`` command and the tests alike.
 
-The app opens on the servers view (the overview, ``0``, answers "is anything wrong?";
-it becomes the first view once health checks and failed tasks feed it). Views form a
-stack (shown as breadcrumbs): ``enter`` drills down, ``esc`` goes back, ``:`` opens a
-view by name with a scope and a filter (going back to it if it is already open),
-``0``–``5`` are shortcuts to the main views, ctrl+p opens the command palette. Every
-core call runs in a worker; a failed one becomes a notification
-(:meth:`CockpitApp.on_worker_failed`), never a crash. In read-only mode every action
-that changes something is refused with a notification (:meth:`CockpitApp.allow_change`).
+The app opens on the servers view (the overview, ``0``, answers "is anything wrong?":
+failed tasks, unreachable servers, sites down). Views form a stack (shown as
+breadcrumbs): ``enter`` drills down, ``esc`` goes back, ``:`` opens a view by name with a
+scope and a filter (going back to it if it is already open), ``0``–``7`` are shortcuts
+to the main views, ctrl+p opens the command palette. Every core call runs in a worker; a
+failed one becomes a notification (:meth:`CockpitApp.on_worker_failed`), never a crash.
+In read-only mode every action that changes something is refused with a notification
+(:meth:`CockpitApp.allow_change`). Unless read-only, the app starts a detached task
+worker when none runs for the store (:meth:`CockpitApp.check_worker`); the header says
+whether one runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, cast
@@ -29,11 +32,12 @@ from textual.worker import WorkerFailed as WorkerError
 
 from cockpit.core import Cockpit
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
+from cockpit.screens.actions import TaskMenuScreen
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import ViewScreen
+from cockpit.screens.batch import BatchScreen
 from cockpit.screens.clients import ClientsScreen
 from cockpit.screens.command import (
-    TASK_STATES,
     CommandError,
     Names,
     ParsedCommand,
@@ -46,10 +50,14 @@ from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.palette import ActionProvider, EntityProvider
 from cockpit.screens.platforms import PlatformsScreen
 from cockpit.screens.resource import ResourceScreen
+from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.sites import SitesScreen
+from cockpit.screens.task import TaskScreen
+from cockpit.screens.tasks import AuditScreen, TasksScreen
 from cockpit.themes import APP_VARIABLES, DEFAULT_THEME, ThemeError, ThemeSet, load_themes
+from cockpit.widgets.header import CockpitHeader
 from cockpit.widgets.prompt import PromptBar
 from cockpit.widgets.resource_table import ResourceTable
 
@@ -62,10 +70,10 @@ _VIEWS: Mapping[str, type[ResourceScreen]] = {
     "sites": SitesScreen,
     "clients": ClientsScreen,
     "backups": BackupsScreen,
+    "tasks": TasksScreen,
+    "schedules": SchedulesScreen,
+    "audit": AuditScreen,
 }
-
-#: Shown for ``:tasks`` while the core has no task API.
-TASKS_PENDING = "the tasks view arrives with the task engine"
 
 
 class CockpitApp(App[None]):
@@ -105,7 +113,17 @@ class CockpitApp(App[None]):
         Binding("3", "view('sites')", "Sites", show=False, priority=True, id="view.sites"),
         Binding("4", "view('clients')", "Clients", show=False, priority=True, id="view.clients"),
         Binding("5", "view('backups')", "Backups", show=False, priority=True, id="view.backups"),
+        Binding("6", "view('tasks')", "Tasks", show=False, priority=True, id="view.tasks"),
+        Binding(
+            "7", "view('schedules')", "Schedules", show=False, priority=True, id="view.schedules"
+        ),
     ]
+
+    #: Whether the app starts a detached task worker when none runs for the store (never
+    #: in read-only mode). :func:`make_app` takes it as ``start_worker``.
+    AUTOSTART_WORKER: ClassVar[bool] = True
+    #: Seconds between two looks at whether the worker runs.
+    WORKER_POLL_SECONDS: ClassVar[float] = 5.0
 
     #: Seconds during which the same error is not notified twice.
     ERROR_REPEAT_WINDOW: ClassVar[float] = 5.0
@@ -118,11 +136,18 @@ class CockpitApp(App[None]):
         theme: str,
         read_only: bool = False,
         keymap: Mapping[str, str] | None = None,
+        start_worker: bool | None = None,
     ) -> None:
         super().__init__()
         self.cockpit = cockpit
         self.themes = themes
         self.read_only = read_only
+        #: Whether this app starts a worker when none runs (and after queueing).
+        self.autostart_worker = (
+            self.AUTOSTART_WORKER if start_worker is None else start_worker
+        ) and not read_only
+        #: Whether a worker runs for the store (None until first looked at).
+        self.worker_running: bool | None = None
         #: The filter of each view, remembered for the session (view key → filter).
         self.view_filters: dict[str, str] = {}
         #: What the command line can refer to (refreshed when it opens).
@@ -223,6 +248,8 @@ class CockpitApp(App[None]):
         return dict(APP_VARIABLES)
 
     def on_mount(self) -> None:
+        self.check_worker(start=self.autostart_worker)
+        self.set_interval(self.WORKER_POLL_SECONDS, self.check_worker)
         if self.unknown_binding_ids:
             valid = ", ".join(sorted(known_binding_ids()))
             self.notify(
@@ -245,10 +272,17 @@ class CockpitApp(App[None]):
         key: str | None = None,
     ) -> None:
         """Show a view: back to it when it is in the stack, else pushed on top."""
-        if view == "site":
+        if view in ("site", "task", "batch"):
             if key is None:
                 return
-            screen: ViewScreen = SiteScreen(key)
+            if view == "site":
+                screen: ViewScreen = SiteScreen(key)
+            elif not key.isdigit():
+                return
+            elif view == "task":
+                screen = TaskScreen(int(key))
+            else:
+                screen = BatchScreen(int(key), filter_text=filter_text)
         else:
             screen = _VIEWS[view](scope=scope, filter_text=filter_text)
         for existing in reversed(self.screen_stack):
@@ -337,22 +371,32 @@ class CockpitApp(App[None]):
             self.action_help()
         elif parsed.name == "theme":
             self.switch_theme(parsed.argument)
-        elif parsed.name == "tasks":
-            self._tasks_command(parsed)
+        elif parsed.name == "batch":
+            self._batch_command(parsed.argument)
         else:
             self._view_command(parsed)
 
-    def _tasks_command(self, parsed: ParsedCommand) -> None:
-        state = parsed.argument.lower()
-        if state and state not in TASK_STATES:
+    def show_view(self, screen: ViewScreen) -> None:
+        """Push ``screen`` (a log view…), or go back to the view of the same key when it is
+        already in the stack."""
+        for existing in reversed(self.screen_stack):
+            if isinstance(existing, ViewScreen) and existing.view_key == screen.view_key:
+                while self.screen is not existing and len(self.screen_stack) > 1:
+                    self.pop_screen()
+                return
+        self.push_screen(screen)
+
+    def _batch_command(self, argument: str) -> None:
+        number = argument.strip().removeprefix("#")
+        if not (number.isascii() and number.isdigit()):
             self.notify(
-                f"no task state {state!r}; states: {', '.join(TASK_STATES)}",
+                f":batch takes a batch id (:batch 7), not {argument!r}",
                 title="Command",
                 severity="error",
                 markup=False,
             )
             return
-        self.notify(TASKS_PENDING, title="Tasks", markup=False)
+        self.open_view("batch", key=number)
 
     @work(name="running the command", group="command", exit_on_error=False)
     async def _view_command(self, parsed: ParsedCommand) -> None:
@@ -368,6 +412,32 @@ class CockpitApp(App[None]):
             self.notify(str(exc), title="Command", severity="error", markup=False)
             return
         self.open_view(cast(ViewName, view), scope=scope, filter_text=filt)
+
+    # -- the task worker ---------------------------------------------------------------------
+
+    @work(name="looking at the task worker", group="worker", exclusive=True, exit_on_error=False)
+    async def check_worker(self, start: bool = False) -> None:
+        """Whether a worker runs for the store (shown in the header); with ``start``, start
+        a detached one when none does (in a thread: it waits for the worker's lock)."""
+        engine = self.cockpit.tasks
+        if start and not self.read_only:
+            status = await asyncio.to_thread(engine.start_worker)
+        else:
+            status = await asyncio.to_thread(engine.worker_status)
+        self.set_worker_running(status.running)
+
+    def ensure_worker(self) -> None:
+        """After queueing: start a worker if this app starts them (else the header says
+        whether one runs)."""
+        self.check_worker(start=self.autostart_worker)
+
+    def set_worker_running(self, running: bool) -> None:
+        if running == self.worker_running:
+            return
+        self.worker_running = running
+        for screen in self.screen_stack:
+            for header in screen.query(CockpitHeader):
+                header.worker = running
 
     def allow_change(self, what: str) -> bool:
         """Whether an action that changes something may run; in read-only mode it may not,
@@ -432,6 +502,9 @@ def known_binding_ids() -> set[str]:
             PromptBar,
             SiteScreen,
             ConfirmTaskScreen,
+            TaskScreen,
+            BatchScreen,
+            TaskMenuScreen,
             *_VIEWS.values(),
         ]
     )
@@ -443,12 +516,16 @@ def make_app(
     theme: str | None = None,
     read_only: bool = False,
     keymap: Mapping[str, str] | None = None,
+    start_worker: bool | None = None,
 ) -> CockpitApp:
     """The TUI over an open :class:`Cockpit`.
 
     ``theme`` defaults to the config's; ``read_only`` adds to the config's; ``keymap``
-    (binding id → keys) is laid over the config's. Raises :class:`ThemeError` for an
-    unknown theme (listing the valid names) or a malformed theme file (naming it).
+    (binding id → keys) is laid over the config's. ``start_worker``: whether the app
+    starts a detached task worker when none runs (default
+    :attr:`CockpitApp.AUTOSTART_WORKER`; never in read-only mode). Raises
+    :class:`ThemeError` for an unknown theme (listing the valid names) or a malformed
+    theme file (naming it).
     """
     config = cockpit.config
     themes = load_themes()
@@ -461,4 +538,5 @@ def make_app(
         theme=name,
         read_only=read_only or config.read_only,
         keymap=merged,
+        start_worker=start_worker,
     )

@@ -8,19 +8,34 @@ from typing import Any, Literal
 from textual.message import Message
 from textual.worker import Worker
 
-__all__ = ["OpenView", "Scope", "ScopeKind", "ViewName", "WorkerFailed"]
+__all__ = ["BatchQueued", "OpenView", "Scope", "ScopeKind", "ViewName", "WorkerFailed"]
 
-#: The views the app can open (``site`` is one site's detail, opened with its domain).
-ViewName = Literal["overview", "servers", "platforms", "sites", "clients", "backups", "site"]
+#: The views the app can open. ``site``, ``task`` and ``batch`` are details, opened with a
+#: key (a site's domain, a task's or a batch's id).
+ViewName = Literal[
+    "overview",
+    "servers",
+    "platforms",
+    "sites",
+    "clients",
+    "backups",
+    "tasks",
+    "schedules",
+    "audit",
+    "site",
+    "task",
+    "batch",
+]
 
-#: What a list can be narrowed to (see :class:`Scope`).
-ScopeKind = Literal["server", "platform", "client", "environment", "status"]
+#: What a list can be narrowed to (see :class:`Scope`): ``state`` narrows the tasks.
+ScopeKind = Literal["server", "platform", "client", "environment", "status", "state"]
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What a drilled-down view is narrowed to: the sites of one server, platform, client,
-    environment or status (``:sites prod``), the platforms of one server."""
+    environment or status (``:sites prod``), the platforms of one server, the tasks in one
+    state (``:tasks failed``)."""
 
     kind: ScopeKind
     name: str
@@ -65,4 +80,14 @@ class OpenView(Message):
         self.scope = scope
         self.filter_text = filter_text
         self.key = key  # the entity a detail view shows (a site's domain)
+        super().__init__()
+
+
+class BatchQueued(Message):
+    """A batch of tasks was queued from the TUI (one confirmation, one batch)."""
+
+    def __init__(self, batch_id: int, kind: str, targets: int) -> None:
+        self.batch_id = batch_id
+        self.kind = kind
+        self.targets = targets
         super().__init__()

@@ -105,6 +105,7 @@ class ViewScreen(Screen[None]):
             store=app.cockpit.config.store,
             read_only=app.read_only,
             crumbs=self.breadcrumbs(),
+            worker=app.worker_running,
         )
         suggester = CommandSuggester(app.command_names, app.scope_kinds)
         yield PromptBar(":", placeholder=COMMAND_HINT, suggester=suggester, id="command-bar")

@@ -8,7 +8,8 @@
     :sites client=acme /~^a   explicit scopes (env=, server=, platform=, client=, status=)
     :servers staging          (:srv)      :platforms web1     (:pf)
     :clients   :backups (:bk)   :overview (:ov, :dash)
-    :tasks failed             (:t) reserved for the task engine
+    :tasks failed /web        (:t) tasks in one state, filtered
+    :schedules (:sched)       :audit [WHO]         :batch ID
     :theme NAME   :help (:h)   :q
 
 A view command takes at most one *scope* word and a ``/filter`` (everything after the
@@ -57,7 +58,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("sites", ("s", "site"), "list the sites (:sites prod /wp)", view=True),
     Command("clients", ("client", "cl"), "list the clients", view=True),
     Command("backups", ("bk", "backup"), "list the backups", view=True),
-    Command("tasks", ("t", "task"), "list tasks (:tasks failed)", takes_argument=True),
+    Command("tasks", ("t", "task"), "list tasks (:tasks failed)", view=True),
+    Command("schedules", ("sched", "schedule", "cron"), "list the schedules", view=True),
+    Command("audit", ("who",), "who queued what (:audit NAME)", view=True),
+    Command("batch", (), "a batch's progress (:batch ID)", takes_argument=True),
     Command("theme", (), "switch theme (:theme NAME)", takes_argument=True),
     Command("help", ("h",), "show the keys of this view"),
     Command("quit", ("q", "q!", "exit"), "quit Cockpit"),
@@ -85,6 +89,7 @@ _SCOPE_WORDS: Final[dict[str, ScopeKind]] = {
     "pf": "platform",
     "client": "client",
     "status": "status",
+    "state": "state",
 }
 _STATUSES: Final = tuple(s.value for s in SiteStatus)
 
@@ -149,6 +154,8 @@ class Names:
     def of(self, kind: ScopeKind) -> Iterable[str]:
         if kind == "status":
             return _STATUSES
+        if kind == "state":
+            return TASK_STATES
         return {
             "environment": self.environments,
             "server": self.servers,

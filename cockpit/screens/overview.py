@@ -5,12 +5,15 @@ counted, how many, how bad, and where ``enter`` takes you (the servers of one
 environment, the disabled sites…). A verdict line above sums it up.
 
 Findings come from *sections* (:data:`SECTIONS`): async functions of the core that return
-findings. Failed tasks and statistics plug in as sections when the core offers them; a
-section that fails shows as a finding of its own, never as a crash or a blank.
+findings. Tasks come first (failed, of unknown outcome, interrupted, queued with no worker
+to run them: ``enter`` opens ``:tasks failed``…); statistics plug in as sections when the
+core offers them; a section that fails shows as a finding of its own, never as a crash or
+a blank.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -190,9 +193,98 @@ async def clients_section(cockpit: Cockpit) -> list[Finding]:
     return found
 
 
-#: The overview's sections, in order. The task engine adds failed and running tasks here,
-#: the statistics issue adds disk, TLS expiry and error rates.
-SECTIONS: list[Section] = [servers_section, sites_section, platforms_section, clients_section]
+#: Failed tasks younger than this are a problem; older ones are history.
+RECENT_FAILURES = 24 * 3600.0
+#: Failed tasks read to tell recent failures from old ones (newest first).
+FAILED_LOOKUP = 500
+
+
+async def tasks_section(cockpit: Cockpit) -> list[Finding]:
+    """Failed, unknown and interrupted tasks; what runs and waits; whether a worker runs."""
+    from cockpit.engine import TaskState
+
+    engine = cockpit.tasks
+    counts = await engine.counts()
+    worker = engine.worker_status()
+    found: list[Finding] = []
+    failed = counts[TaskState.FAILED]
+    if failed:
+        recent = [
+            t
+            for t in await engine.tasks(state=TaskState.FAILED, limit=FAILED_LOOKUP)
+            if t.finished_at is not None and t.finished_at > time.time() - RECENT_FAILURES
+        ]
+        note = f"{len(recent):,} in the last 24 h" if recent else "none in the last 24 h"
+        if recent:
+            newest = recent[0]
+            note += f"; newest: {newest.kind} on {newest.target.key}"
+        found.append(
+            Finding(
+                "tasks",
+                "failed",
+                failed,
+                "bad" if recent else "info",
+                note,
+                view="tasks",
+                scope=Scope("state", "failed"),
+            )
+        )
+    notes: tuple[tuple[TaskState, Severity, str], ...] = (
+        (TaskState.UNKNOWN, "bad", "outcome unknown: look at the target, then retry"),
+        (TaskState.INTERRUPTED, "warn", "a worker died under them: look, then retry"),
+        (TaskState.RUNNING, "info", "running now"),
+    )
+    for state, severity, note in notes:
+        if counts[state]:
+            found.append(
+                Finding(
+                    "tasks",
+                    state.value,
+                    counts[state],
+                    severity,
+                    note,
+                    view="tasks",
+                    scope=Scope("state", state.value),
+                )
+            )
+    queued = counts[TaskState.QUEUED]
+    if queued:
+        severity_q: Severity = "info" if worker.running else "bad"
+        note = "waiting for the worker" if worker.running else "no worker runs: they wait"
+        found.append(
+            Finding(
+                "tasks",
+                "queued",
+                queued,
+                severity_q,
+                note,
+                view="tasks",
+                scope=Scope("state", "queued"),
+            )
+        )
+    found.append(
+        Finding(
+            "tasks",
+            "worker",
+            None,
+            "ok" if worker.running else "info",
+            f"runs (pid {worker.pid})" if worker.running else "none runs for this store",
+            view="tasks",
+        )
+    )
+    found.insert(0, Finding("tasks", "all", sum(counts.values()), "info", view="tasks"))
+    return found
+
+
+#: The overview's sections, in order. The statistics issue adds disk, TLS expiry and error
+#: rates.
+SECTIONS: list[Section] = [
+    tasks_section,
+    servers_section,
+    sites_section,
+    platforms_section,
+    clients_section,
+]
 
 
 async def collect(cockpit: Cockpit, sections: Sequence[Section] | None = None) -> list[Finding]:

@@ -4,8 +4,8 @@
   sites), or a site (its detail) by name. Servers, platforms and clients are read once
   when the palette opens; sites are searched in the store as you type (a substring of the
   domain, through :meth:`Cockpit.sites_page`), so 100,000 sites cost one small query.
-- :class:`ActionProvider` runs what the ``:`` line and the keys run: open a view, switch
-  theme, show the keys, refresh, clear the marks, quit.
+- :class:`ActionProvider` runs what the ``:`` line and the keys run: open a view (the
+  failed tasks too), switch theme, show the keys, refresh, clear the marks, quit.
 """
 
 from __future__ import annotations
@@ -141,6 +141,9 @@ class ActionProvider(_CockpitProvider):
             ("sites", "every site"),
             ("clients", "every client"),
             ("backups", "every backup"),
+            ("tasks", "every task, newest first; live"),
+            ("schedules", "recurring tasks: pause, resume, remove"),
+            ("audit", "who queued what"),
         ]
         actions = [
             _Action(f"view {name}", help, partial(app.open_view, name)) for name, help in views
@@ -153,6 +156,13 @@ class ActionProvider(_CockpitProvider):
         refresh = getattr(screen, "action_refresh", None)
         if callable(refresh):
             actions.append(_Action("refresh", "read this view again (ctrl+r)", refresh))
+        actions.append(
+            _Action(
+                "view failed tasks",
+                "the tasks that failed (:tasks failed)",
+                partial(app.open_view, "tasks", scope=Scope("state", "failed")),
+            )
+        )
         table = app.marks_table(screen)
         if table is not None:
             actions.append(

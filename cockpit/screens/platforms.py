@@ -11,9 +11,11 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from cockpit.engine import TargetKind
 from cockpit.messages import Scope, ScopeKind
 from cockpit.model import Platform
-from cockpit.screens.resource import ResourceScreen, ScopeSummary
+from cockpit.screens.actions import TargetListScreen
+from cockpit.screens.resource import ScopeSummary
 from cockpit.screens.servers import env_tone, server_summary
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, cell
@@ -48,12 +50,13 @@ def platform_row(platform: Platform, environment: str | None) -> Row:
     )
 
 
-class PlatformsScreen(ResourceScreen):
+class PlatformsScreen(TargetListScreen):
     """Platforms: codebases installed once on a server, hosting sites."""
 
     VIEW = "platforms"
     DEFAULT_SORT = "name"
     MARKABLE = True
+    TARGET = TargetKind.PLATFORM
     SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment", "server")
 
     def columns(self) -> Sequence[Column]:

@@ -11,9 +11,11 @@ from typing import ClassVar, Final
 
 from rich.text import Text
 
+from cockpit.engine import TargetKind
 from cockpit.messages import Scope, ScopeKind
 from cockpit.model import Platform, Server, ServerHealth
-from cockpit.screens.resource import ResourceScreen, ScopeSummary
+from cockpit.screens.actions import TargetListScreen
+from cockpit.screens.resource import ScopeSummary
 from cockpit.textsafe import sanitize
 from cockpit.widgets.header import environment_tone
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, Tone, cell
@@ -130,13 +132,14 @@ def server_summary(
     return out
 
 
-class ServersScreen(ResourceScreen):
+class ServersScreen(TargetListScreen):
     """Every server (or those of one environment): name, address, transport, environment,
     user, services, health."""
 
     VIEW = "servers"
     DEFAULT_SORT = "name"
     MARKABLE = True
+    TARGET = TargetKind.SERVER
     SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment",)
 
     def columns(self) -> Sequence[Column]:

@@ -15,9 +15,11 @@ from typing import Any, ClassVar, Final
 from rich.text import Text
 
 from cockpit.core import Cockpit, SiteFilter
+from cockpit.engine import TargetKind
 from cockpit.messages import Scope, ScopeKind
 from cockpit.model import HttpsMode, Site, SiteStatus
-from cockpit.screens.resource import ResourceScreen, ScopeSummary
+from cockpit.screens.actions import TargetListScreen
+from cockpit.screens.resource import ScopeSummary
 from cockpit.screens.servers import env_tone, server_summary
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, Query, Row, RowSource, Tone, cell
@@ -157,12 +159,13 @@ class SiteSource:
         return query.matches(key)
 
 
-class SitesScreen(ResourceScreen):
+class SitesScreen(TargetListScreen):
     """Sites, all or those of one server, platform, client, environment or status."""
 
     VIEW = "sites"
     DEFAULT_SORT = "domain"
     MARKABLE = True
+    TARGET = TargetKind.SITE
     SCOPES: ClassVar[tuple[ScopeKind, ...]] = (
         "status",
         "environment",

@@ -1,6 +1,7 @@
 """The top bar: Cockpit and its version, where you are (breadcrumbs), the store in use,
-how many rows are marked, the environment of what the cursor is on (production in red)
-and the read-only flag."""
+how many rows are marked, the environment of what the cursor is on (production in red),
+whether a task worker runs for the store (dropped first when the breadcrumbs need the
+room), and the read-only flag."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class CockpitHeader(Widget):
         "header--env-other",
         "header--read-only",
         "header--marked",
+        "header--worker-up",
+        "header--worker-down",
     }
 
     DEFAULT_CSS = """
@@ -69,12 +72,16 @@ class CockpitHeader(Widget):
         & > .header--env-other { background: $success; color: $background; }
         & > .header--read-only { background: $foreground; color: $background; text-style: bold; }
         & > .header--marked { background: $accent; color: $background; text-style: bold; }
+        & > .header--worker-up { color: $text-success; }
+        & > .header--worker-down { color: $text-warning; text-style: bold; }
     }
     """
 
     crumbs: reactive[tuple[str, ...]] = reactive(())
     environment: reactive[str | None] = reactive(None)
     marked: reactive[int] = reactive(0)
+    #: Whether a task worker runs for the store (None: not known yet).
+    worker: reactive[bool | None] = reactive(None)
 
     def __init__(
         self,
@@ -83,6 +90,7 @@ class CockpitHeader(Widget):
         store: Path | str,
         read_only: bool = False,
         crumbs: Sequence[str] = (),
+        worker: bool | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -92,6 +100,7 @@ class CockpitHeader(Widget):
         self.store = short_path(store)
         self.read_only = read_only
         self.set_reactive(CockpitHeader.crumbs, tuple(crumbs))
+        self.set_reactive(CockpitHeader.worker, worker)
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"header--{name}")
@@ -101,7 +110,12 @@ class CockpitHeader(Widget):
         brand = (f" Cockpit {self.version} ", self._style("brand"))
         crumbs_text = " › ".join(sanitize(c) for c in self.crumbs)
         right: list[tuple[str, Style]] = []
+        if self.worker is not None:
+            shown = "worker" if self.worker else "no worker"
+            right.append((f"{shown} ", self._style("worker-up" if self.worker else "worker-down")))
         if self.marked:
+            if right:
+                right.append((" ", Style()))
             right.append((f" {self.marked:,} marked ", self._style("marked")))
         if self.environment:
             if right:
@@ -112,10 +126,15 @@ class CockpitHeader(Widget):
             if right:
                 right.append((" ", Style()))
             right.append((" READ-ONLY ", self._style("read-only")))
+        crumbs = f" {crumbs_text} " if crumbs_text else ""
         right_width = sum(cell_len(t) for t, _ in right)
         room = width - cell_len(brand[0]) - right_width - 1
+        if self.worker is not None and cell_len(crumbs) > room:
+            # Where you are comes first; whether a worker runs is on the overview too.
+            dropped = right[:2] if len(right) > 1 else right[:1]
+            right = right[len(dropped) :]
+            room += sum(cell_len(t) for t, _ in dropped)
         parts: list[tuple[str, Style]] = [brand]
-        crumbs = f" {crumbs_text} " if crumbs_text else ""
         if cell_len(crumbs) > room:
             crumbs = set_cell_size(crumbs, max(0, room - 1)) + "…" if room > 1 else ""
         parts.append((crumbs, self._style("crumbs")))

@@ -472,6 +472,34 @@ class ResourceTable(ScrollView, can_focus=True):
         self.source.invalidate()
         self._restart(keep_position=True)
 
+    def visible_rows(self) -> list[Row]:
+        """The loaded rows on screen now (for a live view that polls only what is seen)."""
+        if self.row_count is None or self._cache_stale:
+            return []
+        top = max(0, round(self.scroll_y))
+        rows = (self.row_at(i) for i in range(top, min(self.row_count, top + self._body_height)))
+        return [row for row in rows if row is not None]
+
+    def update_rows(self, rows: Sequence[Row]) -> int:
+        """Replace the loaded rows that have the keys of ``rows`` (a row-level refresh: the
+        list is not read again); how many were replaced. Rows not loaded are left alone."""
+        if not rows or self._cache_stale:
+            return 0
+        fresh = {row.key: row for row in rows}
+        replaced = 0
+        for number, page in list(self._page_cache.items()):
+            if not any(row.key in fresh for row in page):
+                continue
+            new_page = [fresh.get(row.key, row) for row in page]
+            replaced += sum(1 for row in page if row.key in fresh)
+            self._page_cache[number] = new_page
+        if replaced:
+            self.refresh()
+            row = self.current_row
+            if row is not None and row.key in fresh:
+                self.post_message(self.Highlighted(self, self.cursor_index, row))
+        return replaced
+
     def move_cursor(self, index: int) -> None:
         total = self.row_count or 0
         index = max(0, min(index, total - 1)) if total else 0

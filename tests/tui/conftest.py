@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from tuikit import build_store
+from tuikit import add_tasks, build_store
 
 from cockpit.config import Config
 from cockpit.core import Cockpit
@@ -63,5 +64,45 @@ def fleet_cockpit_sync(store_path: Path) -> Iterator[Cockpit]:
     cockpit = asyncio.run(Cockpit.open(Config(store=store_path)))
     try:
         yield cockpit
+    finally:
+        asyncio.run(cockpit.close())
+
+
+@pytest.fixture(autouse=True)
+def no_worker_autostart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app starts no detached worker in these tests unless a test asks for one (a worker
+    outlives the app by design, and would outlive the test)."""
+    from cockpit.app import CockpitApp
+
+    monkeypatch.setattr(CockpitApp, "AUTOSTART_WORKER", False)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times on screen in UTC, whatever the machine's zone (the snapshots show them)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+async def tasks_cockpit(store_path: Path) -> AsyncIterator[tuple[Cockpit, dict[str, int]]]:
+    """The fleet with two batches of tasks in known states (see tuikit.add_tasks)."""
+    await build_store(store_path, 300)
+    batches = await add_tasks(store_path)
+    cockpit = await Cockpit.open(Config(store=store_path))
+    try:
+        yield cockpit, batches
+    finally:
+        await cockpit.close()
+
+
+@pytest.fixture
+def tasks_cockpit_sync(store_path: Path) -> Iterator[tuple[Cockpit, dict[str, int]]]:
+    """:func:`tasks_cockpit` for the snapshot tests."""
+    asyncio.run(build_store(store_path, 300))
+    batches = asyncio.run(add_tasks(store_path))
+    cockpit = asyncio.run(Cockpit.open(Config(store=store_path)))
+    try:
+        yield cockpit, batches
     finally:
         asyncio.run(cockpit.close())

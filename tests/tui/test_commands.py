@@ -1,4 +1,4 @@
-"""The ``:`` command line: arguments (scope and /filter), aliases, completion, :tasks."""
+"""The ``:`` command line: arguments (scope and /filter), aliases, completion, the task views."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from tuikit import screen_text, settle
 
-from cockpit.app import TASKS_PENDING, make_app
+from cockpit.app import make_app
 from cockpit.core import Cockpit
 from cockpit.messages import Scope
+from cockpit.screens.batch import BatchScreen
 from cockpit.screens.command import (
     CommandError,
     CommandSuggester,
@@ -19,8 +20,10 @@ from cockpit.screens.command import (
 )
 from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.platforms import PlatformsScreen
+from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.sites import SitesScreen
+from cockpit.screens.tasks import AuditScreen, TasksScreen
 from cockpit.widgets.resource_table import ResourceTable
 
 SIZE = (80, 24)
@@ -152,15 +155,38 @@ async def test_commands_with_scopes_and_filters_open_narrowed_views(fleet_cockpi
         assert isinstance(app.screen, OverviewScreen)
 
 
-async def test_tasks_is_reserved_for_the_engine(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+async def test_tasks_commands_open_the_task_views(
+    tasks_cockpit: tuple[Cockpit, dict[str, int]],
+) -> None:
+    cockpit, batches = tasks_cockpit
+    app = make_app(cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await command(pilot, "tasks failed")
-        assert isinstance(app.screen, ServersScreen)
-        assert [n.message for n in app._notifications] == [TASKS_PENDING]
-        await command(pilot, "t nonsense")
-        assert any("no task state 'nonsense'" in n.message for n in app._notifications)
+        screen = app.screen
+        assert isinstance(screen, TasksScreen)
+        assert screen.scope == Scope("state", "failed")
+        assert keys_of(app) == ["18", "17"]
+        await command(pilot, "t running /alpha")
+        assert isinstance(app.screen, TasksScreen)
+        assert app.screen.scope == Scope("state", "running")
+        assert keys_of(app) == ["19"]
+        await command(pilot, "t nonsense")  # a word that names no state is the filter
+        assert isinstance(app.screen, TasksScreen) and app.screen.scope is None
+        assert app.screen.filter_text == "nonsense"
+        await command(pilot, "t state=nope")
+        assert any("no state 'nope'" in n.message for n in app._notifications)
+        await command(pilot, f"batch {batches['ping']}")
+        assert isinstance(app.screen, BatchScreen)
+        assert app.screen.batch_id == batches["ping"]
+        await command(pilot, "batch seven")
+        assert any(":batch takes a batch id" in n.message for n in app._notifications)
+        await command(pilot, "audit bob")
+        assert isinstance(app.screen, AuditScreen)
+        assert keys_of(app) == ["2", "1"]
+        await command(pilot, "sched")
+        assert isinstance(app.screen, SchedulesScreen)
+        assert "store-retention" in keys_of(app)  # the nightly retention of a new store
 
 
 async def test_tab_completes_a_scope_from_the_inventory(fleet_cockpit: Cockpit) -> None:

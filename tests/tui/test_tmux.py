@@ -109,11 +109,33 @@ def base_env(home: Path) -> dict[str, str]:
     return env
 
 
+def stop_worker(env: dict[str, str], *options: str) -> None:
+    """Stop the worker the TUI started (it outlives the TUI by design)."""
+    subprocess.run(
+        [str(COCKPIT), *options, "worker", "stop"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.fixture
+def worker_stopped(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a cockpit whose detached worker is stopped after the test."""
+    env = base_env(tmp_path)
+    try:
+        yield env
+    finally:
+        stop_worker(env)
+
+
 def test_installed_cockpit_opens_on_localhost_switches_views_and_quits(
-    terminal: Terminal, tmp_path: Path
+    terminal: Terminal, tmp_path: Path, worker_stopped: dict[str, str]
 ) -> None:
     assert COCKPIT.exists(), f"the cockpit command is not installed next to {sys.executable}"
-    terminal.start([str(COCKPIT)], base_env(tmp_path))
+    terminal.start([str(COCKPIT)], worker_stopped)
     screen = terminal.wait_for(lambda s: "localhost" in s, "the servers view")
     assert "servers" in screen
     assert "127.0.0.1:22" in screen
@@ -137,6 +159,35 @@ def test_installed_cockpit_opens_on_localhost_switches_views_and_quits(
     terminal.send("q")
     terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
     assert terminal.exit_status() in ("0", "")
+
+
+def test_installed_cockpit_queues_a_task_and_shows_its_batch(
+    terminal: Terminal, tmp_path: Path, worker_stopped: dict[str, str]
+) -> None:
+    """From the real command: the TUI starts a worker, ``p`` pings this machine (the
+    cursor row), one confirmation, the batch's progress until it is done."""
+    terminal.start([str(COCKPIT)], worker_stopped)
+    terminal.wait_for(lambda s: "localhost" in s and " worker " in s, "a worker to run")
+    terminal.send("p")
+    terminal.wait_for(lambda s: "server.ping 1 server?" in s, "the confirmation")
+    terminal.send("Enter")
+    screen = terminal.wait_for(lambda s: "1 task: 1 ok" in s, "the ping to succeed")
+    assert "servers › batch 1" in screen
+    assert "100% done" in screen
+    assert "server.ping" in screen and "localhost" in screen
+    terminal.send("6")
+    terminal.wait_for(lambda s: "tasks [1]" in s and "succeeded" in s, "the tasks view")
+    terminal.send("q")
+    terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
+    status = subprocess.run(
+        [str(COCKPIT), "worker", "status"],
+        env=worker_stopped,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert status.returncode == 0, status.stdout  # the worker outlives the TUI
 
 
 def test_installed_cockpit_with_store_read_only_and_no_color(

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
-from tuikit import settle
+from tuikit import TASKS_NOW, settle, site_kind
 
 from cockpit.app import make_app
 from cockpit.core import Cockpit
+from cockpit.engine import Engine, Registry
+from cockpit.engine.builtin import BUILTIN_KINDS
 from cockpit.screens.confirm import ConfirmTaskScreen, Danger, TaskConfirmation
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
@@ -120,3 +122,55 @@ def test_confirm_a_dangerous_batch(snap_compare: SnapCompare, fleet_cockpit_sync
         await settle(pilot)
 
     assert snap_compare(app, run_before=run_before)
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running tasks show how long they have run: against a pinned clock here."""
+    monkeypatch.setattr("cockpit.screens.tasks.now", lambda: TASKS_NOW)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tasks_view(
+    snap_compare: SnapCompare,
+    tasks_cockpit_sync: tuple[Cockpit, dict[str, int]],
+    pinned_clock: None,
+    size: tuple[int, int],
+) -> None:
+    cockpit, _batches = tasks_cockpit_sync
+    app = make_app(cockpit)
+    assert snap_compare(app, terminal_size=size, run_before=keys("6", "j", "j", "j", "j"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_batch_view(
+    snap_compare: SnapCompare,
+    tasks_cockpit_sync: tuple[Cockpit, dict[str, int]],
+    pinned_clock: None,
+    size: tuple[int, int],
+) -> None:
+    cockpit, batches = tasks_cockpit_sync
+    app = make_app(cockpit)
+    line = f"batch {batches['backup']}"
+    assert snap_compare(app, terminal_size=size, run_before=keys("colon", *line, "enter"))
+
+
+def test_task_detail(
+    snap_compare: SnapCompare,
+    tasks_cockpit_sync: tuple[Cockpit, dict[str, int]],
+    pinned_clock: None,
+) -> None:
+    cockpit, _batches = tasks_cockpit_sync
+    app = make_app(cockpit)
+    assert snap_compare(app, run_before=keys("colon", *"tasks failed", "enter", "enter"))
+
+
+def test_task_menu_on_marked_sites(snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit) -> None:
+    registry = Registry(BUILTIN_KINDS)
+    registry.add(site_kind("site.backup", description="Dump the database and the files"))
+    registry.add(site_kind("site.delete", idempotent=False, description="Remove everything"))
+    fleet_cockpit_sync.tasks = Engine(
+        fleet_cockpit_sync.db, fleet_cockpit_sync.config, registry=registry
+    )
+    app = make_app(fleet_cockpit_sync)
+    assert snap_compare(app, run_before=keys("3", "space", "j", "space", "t", "j"))

@@ -187,3 +187,102 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
         await pilot.pause(0.02)
         loop_time += 0.05
     raise AssertionError("the tables did not settle")
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+#: When the tasks of :func:`add_tasks` were queued (2024-05-01 03:00 UTC); the snapshots
+#: pin the clock of running tasks to :data:`TASKS_NOW`.
+TASKS_T0 = 1_714_532_400.0
+TASKS_NOW = TASKS_T0 + 300.0
+
+
+async def _noop(ctx: Any) -> None:  # the steps of the kinds below never run in these tests
+    return None
+
+
+def site_kind(name: str, *, idempotent: bool = True, description: str = "") -> Any:
+    """A task kind on sites (queued by the tests; no worker runs it)."""
+    from cockpit.engine import Step, TargetKind, TaskKind
+
+    return TaskKind(
+        name=name,
+        target=TargetKind.SITE,
+        idempotent=idempotent,
+        description=description or f"{name} (a kind of the TUI tests)",
+        steps=(Step("dump", _noop), Step("upload", _noop)),
+    )
+
+
+#: The states of the backup batch's 20 tasks, in queue order.
+BACKUP_STATES = ("succeeded",) * 14 + ("failed",) * 2 + ("running",) * 3 + ("queued",)
+
+
+async def add_tasks(path: Path) -> dict[str, int]:
+    """Two batches on the fleet, with known states and pinned times:
+
+    - batch ``ping`` (by bob): ``server.ping`` on web1 and web2, one ok, one cancelled;
+    - batch ``backup`` (by alice): ``site.backup`` on the first 20 sites, in the states of
+      :data:`BACKUP_STATES` (tasks 3 to 22).
+    """
+    from cockpit.engine.builtin import SERVER_PING
+    from cockpit.engine.queue import queue_tasks
+    from cockpit.store import tasks as task_queries
+
+    db = await open_store(path)
+    worker = "tuikit:1:000000"
+    try:
+        async with db.write() as conn:
+            ping, ping_ids = await queue_tasks(
+                conn,
+                SERVER_PING,
+                ["web1", "web2"],
+                None,
+                priority=10,
+                label="server.ping",
+                queued_by="bob",
+            )
+            backup, backup_ids = await queue_tasks(
+                conn,
+                site_kind("site.backup"),
+                [site_domain(n) for n in range(20)],
+                None,
+                priority=10,
+                label="site.backup",
+                queued_by="alice",
+            )
+            wanted = dict(zip(backup_ids, BACKUP_STATES, strict=True))
+            wanted |= {ping_ids[0]: "succeeded", ping_ids[1]: "cancelled"}
+            for task_id in sorted(wanted):
+                state = wanted[task_id]
+                if state == "queued":
+                    continue
+                if state == "cancelled":
+                    await task_queries.cancel_queued(conn, task_id, "cancelled by bob")
+                    continue
+                (row,) = await task_queries.claim(conn, worker, lease=3600, per_server=1000)
+                assert row["id"] == task_id
+                await task_queries.set_step(conn, task_id, worker, 1, "upload")
+                if state != "running":
+                    result = "load 0.1 0.2 0.3" if task_id in ping_ids else "42 MiB"
+                    if state == "failed":
+                        result = "step upload failed: the command exited with 2"
+                    await task_queries.finish(conn, task_id, worker, 1, state, result)
+            # Pinned times: the snapshots show them.
+            for n, task_id in enumerate(sorted(wanted)):
+                created = TASKS_T0 + n
+                started = created + 60 if wanted[task_id] not in ("queued", "cancelled") else None
+                finished = None
+                if started is not None and wanted[task_id] != "running":
+                    finished = started + 1.5 + n % 7
+                if wanted[task_id] == "cancelled":
+                    finished = created + 5
+                await conn.execute(
+                    "UPDATE tasks SET created_at = ?, started_at = ?, finished_at = ?,"
+                    " lease_until = NULL WHERE id = ?",
+                    (created, started, finished, task_id),
+                )
+            await conn.execute("UPDATE batches SET created_at = ?", (TASKS_T0,))
+    finally:
+        await db.close()
+    return {"backup": int(backup["id"]), "ping": int(ping["id"])}
