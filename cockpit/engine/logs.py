@@ -82,6 +82,9 @@ class LogWriter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        #: How many batches of lines were written (each in a transaction shared with
+        #: nothing else, or riding along with a task's end).
+        self.batches = 0
 
     async def open(self, task_id: int) -> TaskLog:
         """The log of a task, numbered on from the lines it already has (a resumed task)."""
@@ -118,6 +121,7 @@ class LogWriter:
         except BaseException:
             self._pending[:0] = rows
             raise
+        self.batches += 1
 
     async def _run(self) -> None:
         while True:

@@ -286,7 +286,56 @@ TEST_REMOTE_ROLLBACK = TaskKind(
     ),
 )
 
+
+async def _platform_echo(ctx: TaskContext) -> None:
+    await ctx.sh("echo platform ok")
+
+
+TEST_PLATFORM_ECHO = TaskKind(
+    name="test.platform-echo",
+    target=TargetKind.PLATFORM,
+    idempotent=True,
+    description="one trivial remote command on a platform",
+    steps=(Step("echo", _platform_echo),),
+)
+
+
+async def _raise(ctx: TaskContext) -> None:
+    from cockpit.backends.transport import HostKeyError
+    from cockpit.model import ValidationError
+
+    error = ctx.args.get("error")
+    if error == "hostkey":
+        raise HostKeyError("the host key changed (on purpose)")
+    if error == "validation":
+        raise ValidationError("domain", "is not a valid name (on purpose)", "-bad-")
+    if error == "config":
+        raise StepFailed("nginx -t: the new config fails its test (on purpose)")
+    raise ConnectError("connection timed out (on purpose)")
+
+
+TEST_RAISE = TaskKind(
+    name="test.raise",
+    target=TargetKind.SITE,
+    idempotent=True,
+    description="fail with args.error: hostkey, validation, config or connect",
+    steps=(Step("fail", _raise),),
+    max_attempts=3,
+)
+
+# A detached step with a rollback, then a long detached sleep to cancel.
+TEST_CANCEL_ROLLBACK = TaskKind(
+    name="test.cancel-rollback",
+    target=TargetKind.SITE,
+    idempotent=False,
+    description="make a file (rolled back), then sleep detached (args: seconds)",
+    steps=(TEST_REMOTE_ROLLBACK.plan({})[0], RemoteStep("sleep", _SLEEP, args=_sleep_args)),
+)
+
 TEST_KINDS = (
+    TEST_PLATFORM_ECHO,
+    TEST_RAISE,
+    TEST_CANCEL_ROLLBACK,
     TEST_TICKS,
     TEST_REMOTE_ROLLBACK,
     TEST_MARK,

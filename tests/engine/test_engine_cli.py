@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -176,3 +178,47 @@ async def test_start_worker_from_threads_starts_one_worker(
     text = log.read_text()
     assert "a worker already runs" not in text, "more than one worker was spawned"
     assert text.count(" started on ") == 1, "one worker started, and only once"
+
+
+def test_exit_codes_of_run_wait_retry_and_follow(cli: Cli, tmp_path: Path) -> None:
+    inventory = tmp_path / "fleet.yaml"
+    inventory.write_text(
+        "version: 1\nservers:\n- {name: nowhere, address: 127.0.0.1, port: 1, user: root}\n"
+    )
+    applied = cli("inventory", "apply", str(inventory))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    failed = cli("task", "run", "server.verify", "nowhere", "--wait")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "\tfailed\tserver.verify\tserver:nowhere\t1\t" in failed.stdout
+    assert "unreachable" in failed.stdout
+    assert cli("worker", "stop").returncode == 0
+    queued = cli("task", "run", "server.ping", "localhost", "--no-start")
+    task_id = queued.stdout.split("(task ")[1].split(")")[0]
+    not_ended = cli("task", "retry", task_id)
+    assert not_ended.returncode == 1 and "can be retried once it ends" in not_ended.stderr
+    assert cli("task", "cancel", task_id).returncode == 0
+    follow = cli("task", "log", task_id, "--follow")
+    assert follow.returncode == 4, "ended without success or failure: 4"
+
+
+def test_a_worker_outlives_the_terminal_that_started_it(cli: Cli) -> None:
+    """Closing a terminal (or losing the SSH session) kills the processes of its session:
+    here its whole process group gets SIGKILL once the command has returned."""
+    shell = subprocess.Popen(
+        [sys.executable, "-c", CLI, "--store", str(cli.store), "task", "run", "server.ping",
+         "localhost"],
+        env=cli.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    out, err = shell.communicate(timeout=120)
+    assert shell.returncode == 0, out + err
+    status = cli("worker", "status")
+    assert status.returncode == 0
+    pid = int(status.stdout.split("(pid ")[1].split(")")[0])
+    with contextlib.suppress(ProcessLookupError):  # (nothing left in it: detached)
+        os.killpg(shell.pid, signal.SIGKILL)  # the session's process group
+    time.sleep(0.5)
+    after = cli("worker", "status")
+    assert after.returncode == 0 and f"(pid {pid})" in after.stdout
+    done = cli("task", "run", "server.ping", "localhost", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -16,7 +16,7 @@ import pytest
 from engine_kinds import make_registry, ticks_expected
 from enginekit import add_inventory, alive_pids, local_config, local_server
 
-from cockpit.config import Config
+from cockpit.config import Concurrency, Config
 from cockpit.engine import Engine, Priority, Registry, StepState, TaskError, TaskState
 from cockpit.engine.runner import RunOptions, backoff
 from cockpit.engine.worker import Worker, WorkerOptions
@@ -443,3 +443,121 @@ async def test_a_task_end_is_written_even_if_its_task_is_cancelled_meanwhile(env
     await group.close()
     assert committed == [task_id]
     assert (await _results(env))[task_id] == "ended"
+
+
+async def test_one_running_task_per_platform_and_unknown_blocks_too(env: Env) -> None:
+    platform = "p-l0"
+    first = await env.engine.queue("test.platform-echo", [platform])
+    await env.engine.queue("test.platform-echo", [platform])
+    async with env.db.write() as conn:
+        claimed = await task_queries.claim(conn, "w1", lease=30, per_server=99, limit=5)
+    assert [r["id"] for r in claimed] == [first.task_ids[0]]
+    with pytest.raises(StoreError, match="UNIQUE"):
+        async with env.db.write() as conn:
+            await conn.execute("UPDATE tasks SET state = 'running' WHERE state = 'queued'")
+    # a task of unknown outcome holds its target as a running one does
+    async with env.db.write() as conn:
+        await conn.execute("UPDATE tasks SET state = 'unknown' WHERE id = ?", first.task_ids)
+        assert await task_queries.claim(conn, "w2", lease=30, per_server=99, limit=5) == []
+
+
+async def test_a_worker_keeps_the_global_and_per_server_limits(env: Env) -> None:
+    defaults = WorkerOptions.from_config(Config(store=env.db.path))
+    assert (defaults.global_limit, defaults.per_server) == (16, 4)
+    configured = WorkerOptions.from_config(
+        replace(env.config, concurrency=Concurrency(global_limit=3, per_server=2))
+    )
+    batch = await env.engine.queue("test.inline-sleep", env.sites, {"seconds": 0.6})
+    peak = 0
+    peak_server = 0
+    limits = {"global_limit": configured.global_limit, "per_server": configured.per_server}
+    async with worker(env, **limits):
+        deadline = time.monotonic() + 60
+        while True:
+            running = await env.engine.tasks(state=TaskState.RUNNING)
+            peak = max(peak, len(running))
+            for name in ("l0", "l1"):
+                peak_server = max(peak_server, sum(t.server == name for t in running))
+            counts = await env.engine.batch_counts(batch.id)
+            if counts[TaskState.SUCCEEDED] == len(env.sites):
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.03)
+    assert peak == 3, "the global limit is used, never passed"
+    assert peak_server == 2
+
+
+async def test_heartbeats_keep_a_task_past_its_first_lease(env: Env) -> None:
+    root = Path(env.servers[0].root)
+    batch = await env.engine.queue("test.sleep", [env.sites[0]], {"seconds": 2.5})
+    [task_id] = batch.task_ids
+    async with worker(env, lease=0.6) as owner:
+        while not (root / "pids" / f"{task_id}.sleep").exists():
+            await asyncio.sleep(0.05)
+        # a second worker looks for expired leases all along
+        async with worker(env, lease=0.6, maintenance_every=0.1):
+            [task] = await env.engine.wait([task_id], timeout=30)
+    assert task.state is TaskState.SUCCEEDED, task.result
+    assert task.attempt == 1 and task.worker == owner.id, "never taken over"
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts", "state"),
+    [
+        ("hostkey", 1, TaskState.FAILED),
+        ("validation", 1, TaskState.FAILED),
+        ("config", 1, TaskState.FAILED),
+        ("connect", 3, TaskState.FAILED),  # transient: retried up to max_attempts
+    ],
+)
+async def test_only_transient_errors_are_retried(
+    env: Env, error: str, attempts: int, state: TaskState
+) -> None:
+    batch = await env.engine.queue("test.raise", [env.sites[0]], {"error": error})
+    async with worker(env):
+        [task] = await env.engine.wait(batch.task_ids, timeout=30)
+    assert task.state is state and task.attempt == attempts, task.result
+    assert "on purpose" in task.result
+
+
+async def test_cancel_kills_the_step_and_rolls_back_the_steps_before(env: Env) -> None:
+    root = Path(env.servers[0].root)
+    batch = await env.engine.queue("test.cancel-rollback", [env.sites[0]], {"seconds": 600})
+    [task_id] = batch.task_ids
+    async with worker(env):
+        while not (root / "pids" / f"{task_id}.sleep").exists():
+            await asyncio.sleep(0.05)
+        assert (root / "made").exists()
+        sleeper = int((root / "pids" / f"{task_id}.sleep").read_text())
+        await env.engine.cancel(task_id)
+        [task] = await env.engine.wait([task_id], timeout=30)
+    assert task.state is TaskState.CANCELLED, task.result
+    assert not (root / "made").exists(), "the first step was rolled back"
+    assert alive_pids([sleeper]) == []
+    steps = await env.engine.steps(task_id)
+    assert [s.state for s in steps] == [StepState.ROLLED_BACK, StepState.CANCELLED]
+
+
+async def test_a_worker_fires_a_due_schedule_and_runs_its_tasks(env: Env) -> None:
+    await env.engine.add_schedule("often", "* * * * *", "test.echo", ["server=l1"])
+    async with env.db.write() as conn:
+        await conn.execute("UPDATE schedules SET next_run = 1 WHERE name = 'often'")
+    async with worker(env, maintenance_every=0.1):
+        deadline = time.monotonic() + 30
+        while len(done := await env.engine.tasks(state=TaskState.SUCCEEDED)) < 4:
+            assert time.monotonic() < deadline, "the schedule did not fire"
+            await asyncio.sleep(0.1)
+    assert {t.queued_by for t in done} == {"schedule often"}
+    assert {t.target.key for t in done} == set(env.sites[4:])
+    assert {t.priority for t in done} == {Priority.SCHEDULED}
+
+
+async def test_log_lines_are_written_in_batches(env: Env) -> None:
+    batch = await env.engine.queue("test.lines", [env.sites[0]], {"n": 5000})
+    async with worker(env) as w:
+        [task] = await env.engine.wait(batch.task_ids, timeout=60)
+        batches = w.logs.batches
+    assert task.state is TaskState.SUCCEEDED
+    lines = len(await env.engine.log(task.id, limit=10_000))
+    assert lines > 5000
+    assert batches <= 50, f"{lines} lines in {batches} transactions"

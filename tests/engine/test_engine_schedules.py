@@ -4,14 +4,16 @@ bounded; kinds come from entry points; args never carry secrets."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 from engine_kinds import TEST_ECHO, make_registry
-from enginekit import add_inventory, local_config, local_server
+from enginekit import add_inventory, local_config, local_server, python_env
 
 from cockpit.config import Config, Retention
 from cockpit.engine import Engine, Priority, Registry, TaskKind, TaskState
@@ -160,22 +162,53 @@ def test_redactor_replaces_every_secret_longest_first() -> None:
     assert Redactor()("plain") == "plain"
 
 
-def test_kinds_come_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = metadata.EntryPoint("broken", "nowhere.at.all:KINDS", "cockpit.tasks")
-    good = metadata.EntryPoint("tests", "engine_kinds:TEST_KINDS", "cockpit.tasks")
-    single = metadata.EntryPoint("one", "engine_kinds:TEST_ECHO", "cockpit.tasks")
+_PLUGIN = """
+from cockpit.engine import Step, TargetKind, TaskKind
 
-    def fake(group: str) -> list[metadata.EntryPoint]:
-        return [broken, good, single] if group == "cockpit.tasks" else []
 
-    monkeypatch.setattr(metadata, "entry_points", fake)
-    registry = Registry.default()
-    assert "server.ping" in registry and "test.echo" in registry
+async def _hello(ctx):
+    await ctx.sh("echo hello from a plugin")
+
+
+KINDS = [TaskKind("plugin.hello", TargetKind.SERVER, True, "say hello", (Step("hello", _hello),))]
+"""
+
+
+def test_kinds_come_from_the_entry_point_group(tmp_path: Path) -> None:
+    """A package installed beside Cockpit (its dist-info on the path) adds a kind through
+    ``cockpit.tasks``; a broken entry point is skipped with a warning."""
+    site = tmp_path / "site"
+    (site / "cockpit_hello_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "cockpit_hello_plugin.py").write_text(_PLUGIN)
+    info = site / "cockpit_hello_plugin-1.0.dist-info"
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: cockpit-hello-plugin\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[cockpit.tasks]\nhello = cockpit_hello_plugin:KINDS\nbroken = no_such_module_here:KINDS\n"
+    )
+    env = python_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env.pop("COCKPIT_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "from cockpit.cli import main; main()", "task", "kinds"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "plugin.hello\tserver\tidempotent\tsay hello" in done.stdout
+    assert "server.ping\tserver" in done.stdout
+    assert "task plugin broken" in done.stderr and "no_such_module_here" in done.stderr
+
+
+def test_a_kind_is_registered_once() -> None:
+    registry = Registry([TEST_ECHO])
     assert registry.get("test.echo") is TEST_ECHO
-    problems = Registry().load_entry_points()
-    assert len(problems) == 1 and "broken" in problems[0]
     with pytest.raises(ValueError, match="twice"):
         registry.add(TaskKind("test.echo", TEST_ECHO.target, True, "dup", ()))
+    with pytest.raises(ValidationError, match="no such task kind"):
+        registry.get("test.nope")
 
 
 async def test_worker_is_not_needed_to_read_an_empty_engine(tmp_path: Path) -> None:
