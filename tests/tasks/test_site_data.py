@@ -3,6 +3,7 @@ MariaDB and PostgreSQL, tasks run by an in-process worker over SSH."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -359,4 +360,47 @@ async def test_restic_backups_through_the_tasks(bed: SiteBed, tmp_path: Path) ->
         await _ok(cp, "site.backup-delete", domain, {"backup": backup.id})
         assert not os.path.exists(backup.location)
         assert os.path.isfile(safety.location)
+        assert leftovers(site_dir, host.root / "backups") == []
+
+
+async def test_a_dropped_connection_during_the_unpack_is_ridden_out(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """sshd dies while the backup is being unpacked (detached on the server): the unpack
+    goes on there, the worker re-attaches once sshd is back and reads its outcome."""
+    host = bed.b
+    domain = bed.domain("drop")
+    site_dir = host.site_dir(domain)
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("st", host.name, "static", f"{host.root}/platforms/st-{domain[:8]}")],
+            [Site(domain, "st")],
+        )
+        await _ok(cp, "platform.install", "st")
+        await _ok(cp, "site.install", domain)
+        with open(site_dir / "web" / "big.bin", "wb") as f:
+            for _ in range(8):
+                f.write(os.urandom(32 * 1024 * 1024))
+        (site_dir / "web" / "page.html").write_text("backed up\n")
+        await _ok(cp, "site.backup", domain)
+        (site_dir / "web" / "page.html").write_text("changed\n")
+
+        batch = await cp.engine.queue("site.restore", [domain])
+        cp.worker.wake()
+        (task_id,) = batch.task_ids
+        deadline = asyncio.get_running_loop().time() + 120
+        while not any(
+            line.text.endswith(" unpack: started") for line in await cp.engine.log(task_id)
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the unpack never started"
+            await asyncio.sleep(0.05)
+        with bed.fleet.stopped(host.host):
+            await asyncio.sleep(3)
+        (task,) = await cp.engine.wait([task_id], poll=0.1, timeout=300)
+        log = await cp.log_text(task)
+        assert task.state is TaskState.SUCCEEDED, log
+        assert "re-attached" in log
+        assert (site_dir / "web" / "page.html").read_text() == "backed up\n"
+        assert (await host.aget(domain, "/page.html")).text == "backed up\n"
         assert leftovers(site_dir, host.root / "backups") == []
