@@ -925,10 +925,13 @@ if [ "$kind" = dir ]; then exec tar -C "$p" -cf - .; fi
 exec tar -C "$(dirname -- "$p")" -cf - "./${p##*/}"
 """
 
-#: The destination end. Args: kind, destination, the file's name (a file), from user,
-#: to user. Unpacks beside the destination, then renames it over.
+#: The destination end. Args: kind, destination, the file's name (a file), the source
+#: site user's uid and gid on the sending server ("" to keep owners), the target site's
+#: user. Unpacks beside the destination, then renames it over. Owners go by name (tar's
+#: default), so a name the receiving server lacks keeps the sender's number: the source
+#: site user's files are matched by its numbers, which is how they arrive.
 _RECEIVE: Final = r"""
-kind=$1 dst=$2 base=$3 from=$4 to=$5
+kind=$1 dst=$2 base=$3 fuid=$4 fgid=$5 to=$6
 umask 022
 parent=$(dirname -- "$dst")
 if ! [ -d "$parent" ]; then echo "cockpit: $parent is missing" >&2; cat > /dev/null; exit 66; fi
@@ -941,8 +944,8 @@ if ! tar -C "$tmp" -xpf -; then
     echo "cockpit: unpacking into $parent failed (${free:-?} KiB free there)" >&2
     exit 1
 fi
-if [ -n "$from" ] && [ "$from" != "$to" ]; then
-    if ! chown -Rh --from="$from" -- "$to" "$tmp" || ! chown -Rh --from=":$from" -- ":$to" "$tmp"; then
+if [ -n "$fuid" ]; then
+    if ! chown -Rh --from="$fuid" -- "$to" "$tmp" || ! chown -Rh --from=":$fgid" -- ":$to" "$tmp"; then
         rm -rf -- "$tmp"
         exit 1
     fi
@@ -991,6 +994,17 @@ async def _kinds(transport: Transport, paths: Sequence[str]) -> dict[str, str]:
     return kinds
 
 
+async def _ids(transport: Transport, user: str) -> tuple[str, str]:
+    """A Unix user's uid and primary gid on a server."""
+    result = await run_step(
+        transport, f"look up {user}", 'id -u -- "$1" && id -g -- "$1"', [user], sudo=True
+    )
+    numbers = [line.strip() for line in result.stdout]
+    if not result.ok or len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        raise StepFailed(f"cannot look up the Unix user {user}: {' / '.join(result.stderr[-2:])}")
+    return numbers[0], numbers[1]
+
+
 async def copy_paths(
     ctx: TaskContext,
     source: Transport,
@@ -1012,6 +1026,9 @@ async def copy_paths(
         await _detached(ctx, RemoteCommand("copy the site's data", _COPY, tuple(args)))
         return 0
     kinds = await _kinds(source, [src for src, _ in pairs])
+    fuid = fgid = ""
+    if from_user and from_user != to_user:
+        fuid, fgid = await _ids(source, from_user)
     moved = 0
     for src, dst in pairs:
         kind = kinds.get(src, "missing")
@@ -1020,7 +1037,7 @@ async def copy_paths(
             continue
         base = src.rsplit("/", 1)[-1] if kind == "file" else ""
         piped = await pipe(
-            source, _SEND, [kind, src], dest, _RECEIVE, [kind, dst, base, from_user, to_user],
+            source, _SEND, [kind, src], dest, _RECEIVE, [kind, dst, base, fuid, fgid, to_user],
             on_line=_lines(ctx),
         )  # fmt: skip
         if piped.dest.unknown or piped.source.unknown:

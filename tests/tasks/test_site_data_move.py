@@ -483,3 +483,40 @@ async def test_a_migration_that_fills_the_disk_keeps_the_site_where_it_was(
             site = await cp.site(domain)
             assert site is not None and site.platform == "st-a"
             assert _leftovers(small, a.root / "backups") == []
+
+
+async def test_a_copy_between_servers_maps_the_site_users_files_by_number(
+    bed: SiteBed,
+) -> None:
+    """The receiving server may not know the source site's user by name (it never does
+    for a clone): its files arrive with the sender's numbers and are given to the target
+    site's user; files of other owners keep theirs."""
+    from sitekit import make_pool
+
+    from cockpit.backends.backup.stream import pipe
+    from cockpit.tasks.site_data import _RECEIVE, _SEND
+
+    a, b = bed.a, bed.b
+    src = a.root / f"src-{secrets.token_hex(3)}"
+    dst = b.root / f"dst-{secrets.token_hex(3)}"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "mine.txt").write_text("site\n")
+    (src / "web.txt").write_text("web\n")
+    os.chown(src / "sub" / "mine.txt", 54321, 54321)  # no such user or group anywhere
+    os.chown(src / "sub", 54321, 54321)
+    os.chown(src / "web.txt", pwd.getpwnam("www-data").pw_uid, grp.getgrnam("www-data").gr_gid)
+    pool = make_pool(bed.fleet)
+    try:
+        piped = await pipe(
+            pool.transport(a.server()), _SEND, ["dir", str(src)],
+            pool.transport(b.server()), _RECEIVE, ["dir", str(dst), "", "54321", "54321", "cockpit-tb"],
+        )  # fmt: skip
+    finally:
+        await pool.close()
+    assert piped.ok, piped.lines
+    tb = pwd.getpwnam("cockpit-tb").pw_uid, grp.getgrnam("cockpit-tb").gr_gid
+    for path in (dst / "sub", dst / "sub" / "mine.txt"):
+        assert (path.stat().st_uid, path.stat().st_gid) == tb
+    assert pwd.getpwuid((dst / "web.txt").stat().st_uid).pw_name == "www-data"
+    assert (dst / "sub" / "mine.txt").read_text() == "site\n"
+    subprocess.run(["rm", "-rf", str(src), str(dst)], check=False)
