@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
     from cockpit.engine import Engine, TaskState
-    from cockpit.status.dashboard import Series, SiteStats, Tile, TopRow
+    from cockpit.status.dashboard import Board, Charts, Series, SiteStats, Tile, TopRow
     from cockpit.status.evaluate import Report as StatusReport
     from cockpit.store.metrics import SiteQuota
     from cockpit.tasks.stats import CollectReport
@@ -325,6 +325,29 @@ class Cockpit:
         from cockpit.status.dashboard import site_stats
 
         return await site_stats(self.db, domain)
+
+    async def stats_board(
+        self, window: str = "1h", *, limit: int = 5, points: int = 60, now: float | None = None
+    ) -> Board:
+        """A dashboard at one moment: the fleet's state, tiles, sparklines (load, requests,
+        5xx, bandwidth) over ``window`` and the top-N tables (``now`` pins the clock)."""
+        from cockpit.status.dashboard import board
+
+        return await board(self.db, self.config, window=window, limit=limit, points=points, now=now)
+
+    async def stats_charts(
+        self,
+        scope: str,
+        key: str,
+        window: str = "1h",
+        *,
+        points: int = 60,
+        now: float | None = None,
+    ) -> Charts:
+        """The charts of one server, site, client or platform over ``1h``, ``24h``, ``7d``."""
+        from cockpit.status.dashboard import charts
+
+        return await charts(self.db, self.config, scope, key, window=window, points=points, now=now)
 
     async def site_quotas(self) -> list[SiteQuota]:
         from cockpit.store import metrics

@@ -25,11 +25,29 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cockpit.config import Config
-from cockpit.status.evaluate import Report, State, worst
+from cockpit.status.evaluate import Report, State, evaluate, worst
 from cockpit.store import Database
+from cockpit.store import clients as client_queries
 from cockpit.store import metrics as q
+from cockpit.store import platforms as platform_queries
 
-__all__ = ["WINDOWS", "Series", "Tile", "TopRow", "parse_window", "series", "tiles", "top"]
+__all__ = [
+    "SPARKS",
+    "TOP",
+    "WINDOWS",
+    "Board",
+    "Charts",
+    "Series",
+    "Tile",
+    "TopRow",
+    "board",
+    "chart_metrics",
+    "charts",
+    "parse_window",
+    "series",
+    "tiles",
+    "top",
+]
 
 WINDOWS: Final[Mapping[str, int]] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 TOP: Final = ("requests", "bytes", "s5xx", "growth", "certificates", "disks")
@@ -74,15 +92,22 @@ async def series(
     *,
     points: int = 120,
     now: float | None = None,
+    hourly: bool | None = None,
 ) -> Series:
+    """``hourly``: read the hours (True) or the minutes (False); by default the minutes
+    while the window fits in the minutes kept. ``scope`` ``fleet`` (any ``key``): a
+    server metric averaged over the servers, a site metric over every site."""
     seconds = parse_window(window)
     moment = int(time.time() if now is None else now)
-    hourly = seconds > config.stats.minute_hours * q.HOUR
-    base = q.HOUR if hourly else q.MINUTE
-    end = moment // base * base + base
-    start = end - seconds // base * base
+    if hourly is None:
+        hourly = seconds > config.stats.minute_hours * q.HOUR
+    start, end, base = _span(seconds, moment, hourly)
     async with db.read() as conn:
-        if scope == "server" and metric.startswith("disk:"):
+        if scope == "fleet" and (metric in q.SERVER_METRICS or metric in q.SITE_METRICS):
+            fleet = await q.fleet_series(conn, [metric], start=start, end=end, hourly=hourly)
+            raw = fleet[metric]
+            additive = metric in q.ADDITIVE
+        elif scope == "server" and metric.startswith("disk:"):
             raw = await q.disk_series(conn, key, metric[5:], start=start, end=end, hourly=hourly)
             additive = False
         elif scope == "server" and metric in q.SERVER_METRICS:
@@ -94,6 +119,31 @@ async def series(
         else:
             known = sorted({*q.SERVER_METRICS, "disk:MOUNT", *q.SITE_METRICS})
             raise ValueError(f"no {scope} metric {metric!r}; known: {', '.join(known)}")
+    return _bucketed(scope, key, metric, raw, start, end, base, points, additive=additive)
+
+
+def _span(seconds: int, moment: int, hourly: bool) -> tuple[int, int, int]:
+    """The start and end of a window that ends with the minute (or hour) of ``moment``,
+    and the step of the rows read."""
+    base = q.HOUR if hourly else q.MINUTE
+    end = moment // base * base + base
+    return end - seconds // base * base, end, base
+
+
+def _bucketed(
+    scope: str,
+    key: str,
+    metric: str,
+    raw: list[tuple[int, float | None]],
+    start: int,
+    end: int,
+    base: int,
+    points: int,
+    *,
+    additive: bool,
+) -> Series:
+    """Rows grouped into at most ``points`` buckets: sums of counts (0 when missing),
+    means of gauges (None when missing)."""
     count = max(1, (end - start) // base)
     per = max(1, -(-count // max(1, points)))  # base steps per bucket, rounded up
     step = per * base
@@ -119,10 +169,12 @@ async def top(
     limit: int = 10,
     config: Config,
     now: float | None = None,
+    hourly: bool | None = None,
 ) -> list[q.TopRow]:
     moment = int(time.time() if now is None else now)
     seconds = parse_window(window)
-    hourly = seconds > config.stats.minute_hours * q.HOUR
+    if hourly is None:
+        hourly = seconds > config.stats.minute_hours * q.HOUR
     async with db.read() as conn:
         if what in ("requests", "bytes", "s5xx", "s4xx"):
             return await q.top_sites(
@@ -230,3 +282,197 @@ async def site_stats(db: Database, domain: str, *, now: float | None = None) -> 
         backup = await q.last_backup(conn, site.id)
         success = await q.last_successes(conn, "site", domain)
     return SiteStats(site, month[0], month[1], backup, success)
+
+
+# ---------------------------------------------------------------------------
+# A dashboard's whole screen, and one server's or site's charts
+# ---------------------------------------------------------------------------
+
+#: The fleet's sparklines: the fleet series each one draws (load: the servers' mean).
+SPARKS: Final = ("load1", "requests", "s5xx", "bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """Everything a dashboard shows, read at one moment: the fleet's state, tiles, the
+    fleet's sparklines over the window and the top-N tables."""
+
+    generated_at: float
+    window: str
+    state: State
+    problems: dict[str, int]  # state label -> how many problems
+    counts: dict[str, int]  # the report's: servers, servers_reachable, sites…
+    tiles: list[Tile]
+    sparks: dict[str, Series]  # SPARKS metric -> its fleet series
+    tops: dict[str, list[TopRow]]  # TOP name -> its rows
+    growth_window: str
+    seconds: float = 0.0
+
+
+async def board(
+    db: Database,
+    config: Config,
+    *,
+    window: str = "1h",
+    limit: int = 5,
+    points: int = 60,
+    now: float | None = None,
+) -> Board:
+    """One dashboard's worth of statistics. Windows over an hour read the hourly rollup
+    (a fleet's minutes over a day are millions of rows); growth compares at least a day
+    with the day before, certificates and disks do not depend on the window."""
+    started = time.perf_counter()
+    moment = time.time() if now is None else now
+    seconds = parse_window(window)
+    hourly = seconds > q.HOUR
+    report = await evaluate(db, config, now=moment)
+    start, end, base = _span(seconds, int(moment), hourly)
+    traffic = ("requests", "bytes", "s5xx")
+    async with db.read() as conn:
+        fleet = await q.fleet_series(conn, SPARKS, start=start, end=end, hourly=hourly)
+        tops: dict[str, list[TopRow]] = await q.top_sites_by(
+            conn,
+            traffic,
+            start=int(moment) - seconds,
+            end=int(moment) + 60,
+            hourly=hourly,
+            limit=limit,
+        )
+    sparks = {
+        metric: _bucketed(
+            "fleet",
+            "",
+            metric,
+            fleet[metric],
+            start,
+            end,
+            base,
+            points,
+            additive=metric in q.ADDITIVE,
+        )
+        for metric in SPARKS
+    }
+    growth_s = max(seconds, WINDOWS["24h"])
+    for what in TOP:
+        if what not in traffic:
+            tops[what] = await top(
+                db,
+                what,
+                window=growth_s if what == "growth" else seconds,
+                limit=limit,
+                config=config,
+                now=moment,
+                hourly=hourly,
+            )
+    by_state = report.by_state()
+    return Board(
+        generated_at=moment,
+        window=window,
+        state=report.state,
+        problems={state.label: by_state[state] for state in State},
+        counts=dict(report.counts),
+        tiles=tiles(report),
+        sparks=sparks,
+        tops=tops,
+        growth_window=next((k for k, v in WINDOWS.items() if v == growth_s), f"{growth_s}s"),
+        seconds=time.perf_counter() - started,
+    )
+
+
+#: The charts of one server (then each mount's use, then its sites' traffic), of one site,
+#: and of a client's or platform's sites.
+SERVER_CHARTS: Final = ("load1", "mem_pct", "swap_pct")
+TRAFFIC_CHARTS: Final = ("requests", "bytes", "s5xx", "p95_ms")
+SITE_CHARTS: Final = (
+    "requests",
+    "bytes",
+    "s4xx",
+    "s5xx",
+    "p50_ms",
+    "p95_ms",
+    "probe_ms",
+    "disk_bytes",
+    "db_bytes",
+)
+
+
+def chart_metrics(scope: str, mounts: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The metrics charted for a ``server`` (with its ``mounts``), ``site``, ``client`` or
+    ``platform``."""
+    if scope == "server":
+        return (*SERVER_CHARTS, *(f"disk:{m}" for m in mounts), *TRAFFIC_CHARTS)
+    if scope == "site":
+        return SITE_CHARTS
+    if scope in ("client", "platform"):
+        return (*TRAFFIC_CHARTS, "s4xx", "disk_bytes", "db_bytes")
+    raise ValueError(f"no charts of a {scope!r}; a server, site, client or platform has them")
+
+
+@dataclass(frozen=True, slots=True)
+class Charts:
+    """One server's, site's, client's or platform's series over a window, and what it is
+    now (``found``: whether it is in the store)."""
+
+    scope: str
+    key: str
+    window: str
+    generated_at: float
+    found: bool
+    series: list[Series]
+    server: q.ServerNow | None = None
+    site: SiteStats | None = None
+
+
+async def charts(
+    db: Database,
+    config: Config,
+    scope: str,
+    key: str,
+    *,
+    window: str = "1h",
+    points: int = 60,
+    now: float | None = None,
+) -> Charts:
+    """The series :func:`chart_metrics` lists for one entity. A server's own gauges and a
+    single site read the minutes while they are kept; sums over many sites read the hourly
+    rollup beyond an hour."""
+    moment = time.time() if now is None else now
+    seconds = parse_window(window)
+    chart_metrics(scope)  # refuses an unknown scope before any read
+    server: q.ServerNow | None = None
+    site: SiteStats | None = None
+    mounts: tuple[str, ...] = ()
+    if scope == "server":
+        async with db.read() as conn:
+            server = next((s for s in await q.servers_now(conn) if s.name == key), None)
+        found = server is not None
+        if server is not None:
+            mounts = tuple(str(d["mount"]) for d in server.data.get("disks", ()) if d.get("mount"))
+    elif scope == "site":
+        site = await site_stats(db, key, now=moment)
+        found = site is not None
+    else:
+        async with db.read() as conn:
+            if scope == "client":
+                found = await client_queries.get(conn, key) is not None
+            else:
+                found = await platform_queries.get(conn, key) is not None
+    out: list[Series] = []
+    if found:
+        grouped_hourly = seconds > q.HOUR
+        for metric in chart_metrics(scope, mounts):
+            many = scope != "site" and metric in q.SITE_METRICS
+            out.append(
+                await series(
+                    db,
+                    config,
+                    scope,
+                    key,
+                    metric,
+                    seconds,
+                    points=points,
+                    now=moment,
+                    hourly=grouped_hourly if many else None,
+                )
+            )
+    return Charts(scope, key, window, moment, found, out, server, site)

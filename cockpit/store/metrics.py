@@ -821,3 +821,84 @@ async def last_successes(
     )
     async with conn.execute(sql, (target_kind, key)) as cursor:
         return {str(kind): float(at) async for kind, at in cursor if at is not None}
+
+
+async def fleet_series(
+    conn: aiosqlite.Connection, metrics: Sequence[str], *, start: int, end: int, hourly: bool
+) -> dict[str, list[tuple[int, float | None]]]:
+    """Metrics over the whole fleet, each ``[(t, value)]``: a server gauge averaged over
+    the servers (``load1_max``: the highest), a site metric over every site (sums of
+    additive metrics and sizes, the worst p95, means of the other gauges).
+
+    The site metrics come from one pass that seeks each site's rows on the primary key
+    (site, t): on 10,000 sites that is several times faster than walking the index on
+    ``t``, which looks every row up again."""
+    out: dict[str, list[tuple[int, float | None]]] = {}
+    server = [m for m in metrics if m in SERVER_METRICS]
+    site = [m for m in metrics if m in SITE_METRICS and m not in SERVER_METRICS]
+    unknown = [m for m in metrics if m not in server and m not in site]
+    if unknown:
+        raise ValueError(f"no fleet metric {unknown[0]!r}")
+    if server:
+        table = "stat_server_h" if hourly else "stat_server_m"
+        exprs = []
+        for metric in server:
+            minute_expr, hour_expr = SERVER_METRICS[metric]
+            agg = "max" if metric == "load1_max" else "avg"
+            exprs.append(f"{agg}({hour_expr if hourly else minute_expr})")
+        sql = (
+            f"SELECT t, {', '.join(exprs)} FROM {table} WHERE t >= ? AND t < ?"
+            " GROUP BY t ORDER BY t"
+        )
+        async with conn.execute(sql, (start, end)) as cursor:
+            rows = list(await cursor.fetchall())
+        for i, metric in enumerate(server):
+            out[metric] = [(int(row[0]), row[i + 1]) for row in rows]
+    if site:
+        table = "stat_site_h" if hourly else "stat_site_m"
+        exprs = []
+        for metric in site:
+            column = SITE_METRICS[metric]
+            agg = "sum" if column in ADDITIVE or column in ("disk_bytes", "db_bytes") else "avg"
+            if column == "p95_ms":
+                agg = "max"
+            exprs.append(f"{agg}(m.{column})")
+        sql = (
+            f"SELECT m.t, {', '.join(exprs)} FROM sites st CROSS JOIN {table} m NOT INDEXED"
+            " ON m.site_id = st.id AND m.t >= ? AND m.t < ? GROUP BY m.t ORDER BY m.t"
+        )
+        async with conn.execute(sql, (start, end)) as cursor:
+            rows = list(await cursor.fetchall())
+        for i, metric in enumerate(site):
+            out[metric] = [(int(row[0]), row[i + 1]) for row in rows]
+    return out
+
+
+async def top_sites_by(
+    conn: aiosqlite.Connection,
+    metrics: Sequence[str],
+    *,
+    start: int,
+    end: int,
+    hourly: bool,
+    limit: int,
+) -> dict[str, list[TopRow]]:
+    """:func:`top_sites` of several additive metrics from one pass over the window (a
+    seek per site on the primary key, as :func:`fleet_series` does)."""
+    columns = [SITE_METRICS[m] for m in metrics]
+    table = "stat_site_h" if hourly else "stat_site_m"
+    sums = ", ".join(f"sum(m.{c})" for c in columns)
+    sql = (
+        f"SELECT st.domain, {sums} FROM sites st CROSS JOIN {table} m NOT INDEXED"
+        " ON m.site_id = st.id AND m.t >= ? AND m.t < ? GROUP BY st.id"
+    )
+    async with conn.execute(sql, (start, end)) as cursor:
+        rows = list(await cursor.fetchall())
+    out: dict[str, list[TopRow]] = {}
+    for i, metric in enumerate(metrics):
+        ranked = sorted(
+            ((str(row[0]), float(row[i + 1])) for row in rows if row[i + 1]),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+        out[metric] = [TopRow(domain, value) for domain, value in ranked[:limit]]
+    return out
