@@ -45,6 +45,7 @@ from cockpit.screens.command import (
     resolve_view_arguments,
 )
 from cockpit.screens.confirm import ConfirmTaskScreen
+from cockpit.screens.dashboard import DashboardScreen
 from cockpit.screens.help import HelpScreen, describe_bindings
 from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.palette import ActionProvider, EntityProvider
@@ -54,12 +55,14 @@ from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.sites import SitesScreen
+from cockpit.screens.stats import StatsScreen, open_screen, resolve_stats_target
 from cockpit.screens.task import TaskScreen
 from cockpit.screens.tasks import AuditScreen, TasksScreen
 from cockpit.themes import APP_VARIABLES, DEFAULT_THEME, ThemeError, ThemeSet, load_themes
 from cockpit.widgets.header import CockpitHeader
 from cockpit.widgets.prompt import PromptBar
 from cockpit.widgets.resource_table import ResourceTable
+from cockpit.widgets.tiles import TileGrid
 
 __all__ = ["CockpitApp", "known_binding_ids", "make_app"]
 
@@ -116,6 +119,9 @@ class CockpitApp(App[None]):
         Binding("6", "view('tasks')", "Tasks", show=False, priority=True, id="view.tasks"),
         Binding(
             "7", "view('schedules')", "Schedules", show=False, priority=True, id="view.schedules"
+        ),
+        Binding(
+            "8", "view('dashboard')", "Dashboard", show=False, priority=True, id="view.dashboard"
         ),
     ]
 
@@ -304,6 +310,8 @@ class CockpitApp(App[None]):
     def action_view(self, view: str) -> None:
         if view in _VIEWS:
             self.open_view(cast(ViewName, view))
+        elif view == "dashboard":
+            self.open_dashboard()
 
     def marks_table(self, screen: Screen[object] | None = None) -> ResourceTable | None:
         """The markable list of ``screen`` (default: the current one), if it has one."""
@@ -371,6 +379,8 @@ class CockpitApp(App[None]):
             self.action_help()
         elif parsed.name == "theme":
             self.switch_theme(parsed.argument)
+        elif parsed.name == "dashboard":
+            self._stats_command(parsed.argument)
         elif parsed.name == "batch":
             self._batch_command(parsed.argument)
         else:
@@ -453,6 +463,23 @@ class CockpitApp(App[None]):
         )
         return False
 
+    def open_dashboard(self) -> None:
+        """The statistics dashboard (``8``, ``:dash``, ``:stats``)."""
+        open_screen(self, DashboardScreen())
+
+    @work(name="opening the statistics", group="command", exit_on_error=False)
+    async def _stats_command(self, argument: str) -> None:
+        """``:stats``: the dashboard; ``:stats NAME``: the charts of a server, site…"""
+        if not argument.strip():
+            self.open_dashboard()
+            return
+        try:
+            scope, key = await resolve_stats_target(self.cockpit, argument)
+        except CommandError as exc:
+            self.notify(str(exc), title="Command", severity="error", markup=False)
+            return
+        open_screen(self, StatsScreen(scope, key))
+
     def switch_theme(self, name: str) -> None:
         try:
             theme = self.themes.get(name)
@@ -502,6 +529,9 @@ def known_binding_ids() -> set[str]:
             PromptBar,
             SiteScreen,
             ConfirmTaskScreen,
+            DashboardScreen,
+            StatsScreen,
+            TileGrid,
             TaskScreen,
             BatchScreen,
             TaskMenuScreen,

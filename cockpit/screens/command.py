@@ -7,7 +7,9 @@
     :sites disabled           sites by status; also a server, platform or client name
     :sites client=acme /~^a   explicit scopes (env=, server=, platform=, client=, status=)
     :servers staging          (:srv)      :platforms web1     (:pf)
-    :clients   :backups (:bk)   :overview (:ov, :dash)
+    :clients   :backups (:bk)   :overview (:ov)
+    :dash (:stats)            the statistics dashboard; :stats NAME charts one server,
+                              site, client or platform (server=, site=… when ambiguous)
     :tasks failed /web        (:t) tasks in one state, filtered
     :schedules (:sched)       :audit [WHO]         :batch ID
     :theme NAME   :help (:h)   :q
@@ -52,7 +54,13 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("overview", ("ov", "dash", "dashboard"), "is anything wrong?", view=True),
+    Command("overview", ("ov",), "is anything wrong?", view=True),
+    Command(
+        "dashboard",
+        ("dash", "stats"),
+        "statistics of the fleet (:stats NAME: one server's or site's charts)",
+        takes_argument=True,
+    ),
     Command("servers", ("srv", "server"), "list the servers (:srv ENV)", view=True),
     Command("platforms", ("pf", "platform"), "list the platforms (:pf SERVER)", view=True),
     Command("sites", ("s", "site"), "list the sites (:sites prod /wp)", view=True),
@@ -255,6 +263,8 @@ class CommandSuggester(Suggester):
         candidates: list[str] = []
         if command.name == "theme":
             candidates = list(names.themes)
+        elif command.name == "dashboard":
+            candidates = sorted(names.servers | names.platforms | names.clients)
         elif command.name == "tasks":
             candidates = list(TASK_STATES)
         elif command.view:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 
 from cockpit.engine import TargetKind
 from cockpit.messages import Scope, ScopeKind
@@ -165,3 +166,15 @@ class ServersScreen(TargetListScreen):
         if scope is None or scope.kind != "environment":
             return None
         return ScopeSummary(Text(f"environment {sanitize(scope.name)}", "bold"), scope.name)
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("S", "stats", "Stats", id="servers.stats"),
+    ]
+
+    def action_stats(self) -> None:
+        """The statistics of the server under the cursor, as charts."""
+        from cockpit.screens.stats import StatsScreen, open_screen
+
+        row = self.table.current_row
+        if row is not None:
+            open_screen(self.app, StatsScreen("server", row.key))

@@ -105,6 +105,7 @@ class SiteScreen(ViewScreen):
         Binding("p", "jump('platform')", "Platform", id="site.platform"),
         Binding("s", "jump('server')", "Server", id="site.server"),
         Binding("c", "jump('client')", "Client", id="site.client"),
+        Binding("S", "stats", "Stats", id="site.stats"),
     ]
 
     AUTO_FOCUS = "#detail"
@@ -206,3 +207,9 @@ class SiteScreen(ViewScreen):
         detail.set_class(tone == "prod", "-env-prod")
         detail.set_class(tone == "staging", "-env-staging")
         self.refresh_bindings()
+
+    def action_stats(self) -> None:
+        """The site's statistics, as charts."""
+        from cockpit.screens.stats import StatsScreen, open_screen
+
+        open_screen(self.app, StatsScreen("site", self.domain))
