@@ -46,6 +46,8 @@ BUILTINS: Final[Mapping[str, str]] = {
     "http.apache": "cockpit.backends.services.apache:ApacheService",
     "db.mysql": "cockpit.backends.services.mysql:MysqlService",
     "db.pgsql": "cockpit.backends.services.pgsql:PgsqlService",
+    "backup.tar": "cockpit.backends.backup.tar:TarBackupService",
+    "backup.restic": "cockpit.backends.backup.restic:ResticBackupService",
 }
 
 
