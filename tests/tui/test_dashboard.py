@@ -491,6 +491,16 @@ async def test_board_agrees_with_the_per_server_and_top_queries(
     assert sum(board.sparks["requests"].values) > 0
 
 
+async def test_stats_completes_names() -> None:
+    from cockpit.screens.command import CommandSuggester, Names
+
+    names = Names(servers=frozenset({"web1"}), platforms=frozenset({"wp-6-5"}))
+    suggester = CommandSuggester(lambda: names)
+    assert await suggester.get_suggestion("sta") == "stats"
+    assert await suggester.get_suggestion("stats we") == "stats web1"
+    assert await suggester.get_suggestion("dash wp") == "dash wp-6-5"
+
+
 def test_bar_columns_spread_and_average() -> None:
     assert bar_columns([1.0, 2.0], 4) == [1.0, 1.0, 2.0, 2.0]
     assert bar_columns([1.0, 3.0, None, None], 2) == [2.0, None]
