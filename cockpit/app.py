@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerState
 from textual.worker import WorkerFailed as WorkerError
 
 from cockpit.core import Cockpit
+from cockpit.engine import KindInfo
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
 from cockpit.screens.actions import TaskMenuScreen
 from cockpit.screens.backups import BackupsScreen
@@ -154,6 +155,8 @@ class CockpitApp(App[None]):
         ) and not read_only
         #: Whether a worker runs for the store (None until first looked at).
         self.worker_running: bool | None = None
+        #: The task kinds the engine knows (None until read, see :meth:`load_task_kinds`).
+        self.task_kinds: list[KindInfo] | None = None
         #: The filter of each view, remembered for the session (view key → filter).
         self.view_filters: dict[str, str] = {}
         #: What the command line can refer to (refreshed when it opens).
@@ -254,8 +257,7 @@ class CockpitApp(App[None]):
         return dict(APP_VARIABLES)
 
     def on_mount(self) -> None:
-        self.check_worker(start=self.autostart_worker)
-        self.set_interval(self.WORKER_POLL_SECONDS, self.check_worker)
+        self.load_task_kinds()
         if self.unknown_binding_ids:
             valid = ", ".join(sorted(known_binding_ids()))
             self.notify(
@@ -423,7 +425,20 @@ class CockpitApp(App[None]):
             return
         self.open_view(cast(ViewName, view), scope=scope, filter_text=filt)
 
-    # -- the task worker ---------------------------------------------------------------------
+    # -- the task engine and its worker -------------------------------------------------------
+
+    @work(name="reading the task kinds", group="task-kinds", exit_on_error=False)
+    async def load_task_kinds(self) -> None:
+        """The engine loads every task plugin when first used (imports: half a second or
+        more): in a thread, so the first view paints at once. Then the worker is looked
+        at (and started), and again every :attr:`WORKER_POLL_SECONDS`."""
+        try:
+            self.task_kinds = await asyncio.to_thread(lambda: self.cockpit.tasks.kinds())
+            if self.screen.is_mounted:
+                self.screen.refresh_bindings()
+        finally:
+            self.check_worker(start=self.autostart_worker)
+            self.set_interval(self.WORKER_POLL_SECONDS, self.check_worker)
 
     @work(name="looking at the task worker", group="worker", exclusive=True, exit_on_error=False)
     async def check_worker(self, start: bool = False) -> None:

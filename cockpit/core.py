@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from cockpit.backends.hostkeys import HostKeyOffer
     from cockpit.backends.transport import Transport as Transport_
     from cockpit.backends.verify import ServerFacts
-    from cockpit.engine import Engine, TaskState
+    from cockpit.engine import Batch, Engine, TaskState
     from cockpit.status.dashboard import Board, Charts, Series, SiteStats, Tile, TopRow
     from cockpit.status.evaluate import Report as StatusReport
     from cockpit.store.metrics import SiteQuota
@@ -244,6 +244,23 @@ class Cockpit:
         async with self.db.read() as conn:
             found = await task_queries.states(conn, list(ids))
         return {task_id: TaskState(state) for task_id, state in found.items()}
+
+    async def batch_info(self, batch_id: int) -> Batch | None:
+        """A batch's label, who queued it and when, without its task ids (which
+        ``tasks.batch()`` reads: 100,000 rows for a batch on every site)."""
+        from cockpit.engine import Batch
+        from cockpit.store import tasks as task_queries
+
+        async with self.db.read() as conn:
+            row = await task_queries.get_batch(conn, batch_id)
+        if row is None:
+            return None
+        return Batch(
+            id=int(row["id"]),
+            label=str(row["label"]),
+            queued_by=str(row["queued_by"]),
+            created_at=float(row["created_at"]),
+        )
 
     async def cancel_tasks(self, ids: Sequence[int]) -> tuple[int, int]:
         """Cancel many tasks (the rest of a batch), in transactions of 500: queued ones leave

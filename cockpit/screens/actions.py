@@ -196,8 +196,10 @@ class TargetListScreen(ResourceScreen):
     ]
 
     def task_kinds(self) -> list[KindInfo]:
-        """The registered kinds that act on this list's rows (read from the engine)."""
-        return [info for info in self.cockpit.tasks.kinds() if info.target is self.TARGET]
+        """The registered kinds that act on this list's rows (read from the engine when the
+        app starts; none until then)."""
+        kinds = self.cockpit_app.task_kinds or []
+        return [info for info in kinds if info.target is self.TARGET]
 
     def _kind_for(self, verb: str) -> KindInfo | None:
         name = f"{self.TARGET.value}.{verb}"
@@ -219,6 +221,9 @@ class TargetListScreen(ResourceScreen):
             self.notify("nothing to run a task on", title="Task", markup=False)
             return
         kinds = self.task_kinds()
+        if self.cockpit_app.task_kinds is None:
+            self.notify("the task kinds are still being read", title="Task", markup=False)
+            return
         if not kinds:
             self.notify(
                 f"no task kind acts on {self.TARGET.value}s (see 'cockpit task kinds')",

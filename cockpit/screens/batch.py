@@ -74,7 +74,7 @@ class BatchScreen(TaskListScreen):
         when the batch grew: a retry adds a task)."""
         engine = self.cockpit.tasks
         if self.batch_record is None:
-            self.batch_record = await engine.batch(self._batch_id)
+            self.batch_record = await self.cockpit.batch_info(self._batch_id)
         total = sum(counts.values())
         if total != self._retries_at:
             newest = await engine.tasks(batch=self._batch_id, limit=RETRY_LOOKUP)

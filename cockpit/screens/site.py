@@ -1,6 +1,8 @@
-"""A site's detail view: the site, where it runs, its database, its aliases, its backups.
+"""A site's detail view: the site, where it runs, its database, its aliases, its backups,
+its last tasks.
 
-``p``, ``s`` and ``c`` jump to the site's platform, server and client; vim keys scroll.
+``p``, ``s`` and ``c`` jump to the site's platform, server and client, ``T`` to its tasks;
+vim keys scroll.
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from cockpit.engine import Task
 from cockpit.messages import OpenView, Scope
 from cockpit.model import Backup, Platform, Server, ServiceKind, Site
 from cockpit.screens.backups import human_size
 from cockpit.screens.base import ViewScreen
+from cockpit.screens.tasks import clock, outcome
 from cockpit.textsafe import sanitize
 from cockpit.widgets.header import environment_tone
 from cockpit.widgets.scrolling import scroll, scroll_bindings
 
 __all__ = ["SiteDetail", "SiteScreen", "render_site"]
+
+#: Tasks of the site shown in its detail, newest first.
+LAST_TASKS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,7 @@ class SiteDetail:
     server: Server | None
     backups: Sequence[Backup]
     db_server: Server | None = None
+    tasks: Sequence[Task] = ()
 
 
 def render_site(domain: str, detail: SiteDetail) -> Text:
@@ -94,6 +102,16 @@ def render_site(domain: str, detail: SiteDetail) -> Text:
         when = backup.created.strftime("%Y-%m-%d %H:%M")
         out.append(sanitize(f"   {when}  {human_size(backup.size):>10}  {backup.backend}\n"))
         out.append(sanitize(f"     {backup.location}\n"), "dim")
+
+    heading(f"Last tasks ({len(detail.tasks)})")
+    if not detail.tasks:
+        out.append("   none\n", "italic")
+    for task in detail.tasks:
+        bad = task.state.value in ("failed", "interrupted", "unknown")
+        out.append(f"   {task.id:>6} ")
+        out.append(f"{task.state.value:<11}", "bold reverse" if bad else "bold")
+        out.append(sanitize(f" {task.kind:<18} {clock(task.created_at)} by {task.queued_by}"))
+        out.append(sanitize(f"  {outcome(task)}\n"), "dim")
     return out
 
 
@@ -105,6 +123,7 @@ class SiteScreen(ViewScreen):
         Binding("p", "jump('platform')", "Platform", id="site.platform"),
         Binding("s", "jump('server')", "Server", id="site.server"),
         Binding("c", "jump('client')", "Client", id="site.client"),
+        Binding("T", "tasks", "Tasks", id="site.tasks"),
         Binding("S", "stats", "Stats", id="site.stats"),
     ]
 
@@ -169,6 +188,10 @@ class SiteScreen(ViewScreen):
                 return None
         return super().check_action(action, parameters)
 
+    def action_tasks(self) -> None:
+        """Every task of the site: the tasks list, filtered on its domain."""
+        self.post_message(OpenView("tasks", filter_text=self.domain))
+
     def action_jump(self, what: str) -> None:
         """Open the site's platform (its sites), server (its detail) or client (its sites)."""
         site = self.detail.site if self.detail is not None else None
@@ -195,7 +218,10 @@ class SiteScreen(ViewScreen):
             if site.db_server is not None:
                 db_server = await cockpit.server(site.db_server)
             backups = await cockpit.backups(site.domain)
-        self.post_message(self.Loaded(SiteDetail(site, platform, server, backups, db_server)))
+        tasks = await cockpit.tasks.tasks(target=self.domain, limit=LAST_TASKS)
+        self.post_message(
+            self.Loaded(SiteDetail(site, platform, server, backups, db_server, tasks))
+        )
 
     def on_site_screen_loaded(self, message: SiteScreen.Loaded) -> None:
         self.detail = message.detail

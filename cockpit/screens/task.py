@@ -20,6 +20,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from cockpit.engine import Batch, StepRecord, StepState, TargetKind, Task, TaskError, TaskState
 from cockpit.messages import OpenView, Scope
@@ -50,6 +51,7 @@ class TaskDetail:
     steps: Sequence[StepRecord] = ()
     batch: Batch | None = None
     retried_by: Sequence[Task] = ()
+    batch_size: int | None = None
 
 
 def _step_took(step: StepRecord) -> str:
@@ -90,7 +92,8 @@ def render_task(task_id: int, detail: TaskDetail) -> Text:
     field("At", clock(task.created_at))
     batch = detail.batch
     if batch is not None:
-        field("Batch", f"{batch.id}  {batch.label} ({len(batch.task_ids):,} tasks)")
+        size = f" ({detail.batch_size:,} tasks)" if detail.batch_size is not None else ""
+        field("Batch", f"{batch.id}  {batch.label}{size}")
     elif task.batch_id is not None:
         field("Batch", str(task.batch_id))
     if task.schedule_id is not None:
@@ -161,6 +164,7 @@ class TaskScreen(ViewScreen):
         super().__init__()
         self.task_id = task_id
         self.detail: TaskDetail | None = None
+        self._loading: Worker[None] | None = None
 
     @property
     def view_key(self) -> str:
@@ -193,8 +197,12 @@ class TaskScreen(ViewScreen):
 
     def _tick(self) -> None:
         task = self.shown_task
-        if self.is_current and (task is None or not task.state.final):
-            self.load()
+        loading = self._loading is not None and self._loading.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+        if self.is_current and not loading and (task is None or not task.state.final):
+            self._loading = self.load()
 
     def action_refresh(self) -> None:
         self.load()
@@ -210,12 +218,15 @@ class TaskScreen(ViewScreen):
             self.post_message(self.Loaded(TaskDetail(None)))
             return
         steps = await engine.steps(self.task_id)
-        batch = await engine.batch(task.batch_id) if task.batch_id is not None else None
+        batch = batch_size = None
+        if task.batch_id is not None:
+            batch = await self.cockpit.batch_info(task.batch_id)
+            batch_size = sum((await engine.batch_counts(task.batch_id)).values())
         retried: list[Task] = []
         if task.state.final:
             later = await engine.tasks(target=task.target.key, kind=task.kind, limit=20)
             retried = [t for t in later if t.retry_of == task.id]
-        self.post_message(self.Loaded(TaskDetail(task, steps, batch, retried)))
+        self.post_message(self.Loaded(TaskDetail(task, steps, batch, retried, batch_size)))
 
     def on_task_screen_loaded(self, message: TaskScreen.Loaded) -> None:
         self.detail = message.detail

@@ -25,6 +25,7 @@ from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from cockpit.engine import FINAL_STATES, Task, TaskError, TaskState
 from cockpit.messages import OpenView, Scope, ScopeKind
@@ -309,6 +310,7 @@ class TaskListScreen(ResourceScreen):
     DEFAULT_DESCENDING = True
     #: Seconds between two looks at the store.
     POLL_SECONDS: ClassVar[float] = 1.0
+    MAX_POLL_SECONDS: ClassVar[float] = 5.0
     FILTER_HINT = "text in any column (newest 10,000 tasks) · ~regex · ! excludes · esc clears"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -343,6 +345,8 @@ class TaskListScreen(ResourceScreen):
         self.list_reloads = 0
         self._shown_actions: tuple[bool | None, ...] = ()
         self._next_poll = 0.0
+        self._poll_worker: Worker[None] | None = None
+        self._poll_again = False
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -404,8 +408,18 @@ class TaskListScreen(ResourceScreen):
             return  # the last look was slow (a big store, a busy disk): look less often
         self.poll()
 
-    @work(name="reading tasks", group="task-poll", exclusive=True, exit_on_error=False)
-    async def poll(self) -> None:
+    def poll(self) -> None:
+        """Look at the store now, or right after the look in flight (never two at once, and
+        never one cancelled half-way)."""
+        running = self._poll_worker
+        if running is not None and running.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            self._poll_again = True
+            return
+        self._poll_again = False
+        self._poll_worker = self._poll()
+
+    @work(name="reading tasks", group="task-poll", exit_on_error=False)
+    async def _poll(self) -> None:
         """One look at the store: the states of the tasks on screen, the counts."""
         source = self.task_source
         if source is None:
@@ -427,10 +441,12 @@ class TaskListScreen(ResourceScreen):
                 if fresh is not None and fresh != known:
                     changed.append(fresh)
         gone = sum(1 for task_id in ids if task_id not in states)
-        extra = await self.poll_extra(counts)
-        # A look that takes a tenth of the interval or more spaces the next ones out.
+        # A look that takes a tenth of the interval or more spaces the next ones out (up
+        # to MAX_POLL_SECONDS apart): a huge store or a busy disk is not read non-stop.
         took_s = time.monotonic() - started
-        self._next_poll = time.monotonic() + max(0.0, took_s * 10 - self.POLL_SECONDS)
+        wait = min(self.MAX_POLL_SECONDS, took_s * 10) - self.POLL_SECONDS
+        self._next_poll = time.monotonic() + max(0.0, wait)
+        extra = await self.poll_extra(counts)
         self.post_message(self.Polled(counts, changed, gone, extra))
 
     def on_task_list_screen_polled(self, message: TaskListScreen.Polled) -> None:
@@ -466,6 +482,8 @@ class TaskListScreen(ResourceScreen):
             table.update_rows([source.row(task) for task in fresh.values()])
         self._show_summary(self.summary_line(message.counts, message.extra))
         self._update_title()
+        if self._poll_again:
+            self.call_later(self.poll)
 
     def _show_summary(self, text: Text) -> None:
         summary = self.query_one("#summary", Static)

@@ -262,6 +262,24 @@ async def test_a_running_task_detail_follows_its_steps(tasks_cockpit: Tasks) -> 
         assert "State      succeeded" in screen_text(app)
 
 
+async def test_a_site_detail_shows_its_last_tasks_and_t_lists_them(tasks_cockpit: Tasks) -> None:
+    cockpit, _batches = tasks_cockpit
+    app = make_app(cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, f"s /{site_domain(15)}")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SiteScreen)
+        text = screen_text(app)
+        assert "Last tasks (1)" in text
+        assert "18 failed      site.backup        05-01 03:00:17 by alice" in text
+        await pilot.press("T")
+        await settle(pilot)
+        assert isinstance(app.screen, TasksScreen)
+        assert keys_of(app) == ["18"]
+
+
 # -- a batch's progress ------------------------------------------------------------------------
 
 

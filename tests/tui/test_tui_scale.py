@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tuikit import build_store, screen_text, settle
+from tuikit import build_store, screen_text, settle, site_domain, site_kind
 
 from cockpit.app import make_app
 from cockpit.config import Config
@@ -122,3 +122,86 @@ async def test_100k_sites_filter_and_page_through(big_cockpit: Cockpit) -> None:
         current = table.current_row
         assert current is not None and current.key in screen_text(app)
         assert "…" not in screen_text(app).splitlines()[3]  # no placeholder left on screen
+
+
+@pytest.fixture(scope="module")
+def big_batch_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """100,000 sites and one batch of a task on each, built once per run."""
+    from cockpit.engine.queue import queue_tasks
+    from cockpit.store import open_store
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    directory = root / "tui-100k-tasks"
+    path = directory / "cockpit.db"
+
+    async def build() -> None:
+        await build_store(path, SITES, fast=True)
+        db = await open_store(path)
+        try:
+            async with db.write() as conn:
+                kind = site_kind("site.backup")
+                targets = [site_domain(n) for n in range(SITES)]
+                await queue_tasks(conn, kind, targets, None, priority=10, label="", queued_by="x")
+        finally:
+            await db.close()
+
+    with open(root / "tui-100k-tasks.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "complete").exists():
+            directory.mkdir(exist_ok=True)
+            asyncio.run(build())
+            (directory / "complete").touch()
+    return path
+
+
+async def test_a_batch_of_100k_tasks_pages_and_refreshes_rows_in_place(
+    big_batch_store: Path,
+) -> None:
+    from cockpit.screens.batch import BatchScreen
+    from cockpit.store import tasks as task_queries
+
+    cockpit = await Cockpit.open(Config(store=big_batch_store))
+    try:
+        app = make_app(cockpit)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            started = time.perf_counter()
+            await pilot.press("colon", *"batch 1", "enter")
+            await settle(pilot)
+            first_paint = time.perf_counter() - started
+            screen = app.screen
+            assert isinstance(screen, BatchScreen)
+            table = table_of(app)
+            assert table.row_count == SITES
+            await pilot.press("G")  # the oldest task: task 1, the first to be claimed
+            await settle(pilot)
+            row = table.current_row
+            assert row is not None and row.key == "1"
+            assert len(table._page_cache) <= 2
+            deadline = time.monotonic() + 20
+            while screen.counts is None and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert "100,000 tasks: 100,000 queued" in screen_text(app)
+            reloads = screen.list_reloads
+            async with cockpit.db.write() as conn:
+                (claimed,) = await task_queries.claim(conn, "scale:1:0", lease=60, per_server=9)
+                assert claimed["id"] == 1
+            started = time.perf_counter()
+            while time.monotonic() < deadline:
+                await pilot.pause(0.1)
+                row = table.current_row
+                if row is not None and row.cells[1].text == "running":
+                    break
+            seen = time.perf_counter() - started
+            assert row is not None and row.cells[1].text == "running"
+            assert screen.list_reloads == reloads  # one row replaced, the list not read again
+            await settle(pilot)
+            assert "99,999 queued" in screen_text(app)
+            print(
+                f"\n100k-task batch: view {first_paint * 1000:.0f} ms,"
+                f" a state change on screen within {seen * 1000:.0f} ms"
+            )
+    finally:
+        await cockpit.close()

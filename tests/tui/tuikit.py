@@ -173,13 +173,19 @@ def screen_text(app: App[Any]) -> str:
 
 async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
     """Wait until every table on screen has loaded what it wants and the app is idle."""
+    from textual.worker import WorkerCancelled
+
     from cockpit.widgets.resource_table import ResourceTable
 
     app = pilot.app
     loop_time = 0.0
     while loop_time < timeout:
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one: not an error
+            loop_time += 0.05
+            continue
         await pilot.pause()
         busy = [t for t in app.screen.query(ResourceTable) if t.is_loading]
         if not busy:
