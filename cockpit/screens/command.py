@@ -12,6 +12,7 @@
                               site, client or platform (server=, site=… when ambiguous)
     :tasks failed /web        (:t) tasks in one state, filtered
     :schedules (:sched)       :audit [WHO]         :batch ID
+    :log 42   :log batch 7    a task's log, followed live; a batch's logs merged
     :theme NAME   :help (:h)   :q
 
 A view command takes at most one *scope* word and a ``/filter`` (everything after the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from textual.suggester import Suggester
 
@@ -40,6 +41,7 @@ __all__ = [
     "Names",
     "ParsedCommand",
     "parse_command",
+    "parse_log_target",
     "resolve_view_arguments",
 ]
 
@@ -70,6 +72,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("schedules", ("sched", "schedule", "cron"), "list the schedules", view=True),
     Command("audit", ("who",), "who queued what (:audit NAME)", view=True),
     Command("batch", (), "a batch's progress (:batch ID)", takes_argument=True),
+    Command("log", ("logs",), "a task's log (:log 42, :log batch 7)", takes_argument=True),
     Command("theme", (), "switch theme (:theme NAME)", takes_argument=True),
     Command("help", ("h",), "show the keys of this view"),
     Command("quit", ("q", "q!", "exit"), "quit Cockpit"),
@@ -147,6 +150,22 @@ def parse_command(line: str) -> ParsedCommand | None:
             filt = tail
         words = tuple(head.split())
     return ParsedCommand(command, argument, words, filt)
+
+
+def parse_log_target(argument: str) -> tuple[Literal["task", "batch"], int]:
+    """``:log``'s argument: ``42`` (a task) or ``batch 7``; a :class:`CommandError` says
+    what is expected."""
+    words = argument.split()
+    kind: Literal["task", "batch"] = "task"
+    if len(words) == 2 and words[0].lower() in ("batch", "b", "task"):
+        kind = "batch" if words[0].lower() in ("batch", "b") else "task"
+        words = words[1:]
+    number = words[0].removeprefix("#") if len(words) == 1 else ""
+    if not (number.isascii() and number.isdigit()):
+        raise CommandError(
+            f":log takes a task id or 'batch ID' (:log 42, :log batch 7), not {argument!r}"
+        )
+    return kind, int(number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +286,8 @@ class CommandSuggester(Suggester):
             candidates = sorted(names.servers | names.platforms | names.clients)
         elif command.name == "tasks":
             candidates = list(TASK_STATES)
+        elif command.name == "log":
+            candidates = ["batch"]
         elif command.view:
             kind_word, eq, rest = last.partition("=")
             kinds = self.kinds(command.name)
