@@ -192,7 +192,8 @@ async def bench_claims(tmp: Path, processes: int, seconds: float = 5.0) -> dict[
 
 async def _peer(spec: dict[str, Any]) -> dict[str, Any]:
     """The peer: one asyncssh connection per host (opened by the first command on it),
-    ``/bin/sh -s`` with ``echo ok`` on stdin per task, at most ``concurrency`` at once."""
+    ``/bin/sh -s`` with ``echo ok`` on stdin per task, at most ``concurrency`` at once,
+    the hosts taken in turn (its best order: connections open in parallel)."""
     import asyncssh
 
     hosts: list[dict[str, Any]] = spec["hosts"]
@@ -213,7 +214,8 @@ async def _peer(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def round_() -> tuple[float, float]:
         began, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(one(h) for h in hosts for _ in range(per_host)))
+        # host after host, round after round: the first 16 commands open 16 connections
+        await asyncio.gather(*(one(h) for _ in range(per_host) for h in hosts))
         return time.perf_counter() - began, time.process_time() - cpu
 
     cold = await round_()
@@ -341,6 +343,10 @@ def bench_remote(
 # ---------------------------------------------------------------------------
 
 
+def _verdict(ratio: float) -> str:
+    return "met" if ratio <= 1.5 else "**not met**"
+
+
 def _s(samples: Sequence[float]) -> str:
     """Median (min–max) in seconds."""
     return f"{statistics.median(samples):.2f} s ({min(samples):.2f}–{max(samples):.2f})"
@@ -407,7 +413,8 @@ def measure(hosts: int, tasks: int, repeat: int, warm_rounds: int) -> str:
             "once. Engine: a worker process with the default limits (16 in all, 4 per "
             "server), timed from queueing the batch to the last task stored as succeeded "
             "(claims, step journal, log lines, final states all in the store). Peer: a bare "
-            "asyncssh script (one connection per host, a semaphore of 16, `conn.run`). Both "
+            "asyncssh script (one connection per host, a semaphore of 16, `conn.run`, the hosts "
+            "in turn so that its connections open in parallel). Both "
             f"use {KEX[0]} and {CIPHERS[0]} (asyncssh {asyncssh.__version__}). Cold: new "
             f"connections; warm: again over the open ones. Median of {len(engine_cold)} cold "
             f"and {len(engine_warm)} warm batches (min–max):",
@@ -449,9 +456,14 @@ def measure(hosts: int, tasks: int, repeat: int, warm_rounds: int) -> str:
             "",
             f"Wall time per task: engine {statistics.median(engine_warm) / count * 1000:.1f} ms, "
             f"peer {statistics.median(peer_warm) / count * 1000:.1f} ms (warm, "
-            f"{CONCURRENCY} at once). Target within 1.5×: "
-            + ("met" if max(cold_ratio, warm_ratio) <= 1.5 else "**not met**")
-            + f" (cold {cold_ratio:.2f}×, warm {warm_ratio:.2f}×).",
+            f"{CONCURRENCY} at once). Target within 1.5×: cold (end to end, connections "
+            f"included) {cold_ratio:.2f}×, "
+            + _verdict(cold_ratio)
+            + f"; warm {warm_ratio:.2f}×, "
+            + _verdict(warm_ratio)
+            + ". The engine's extra time is client CPU: each task is claimed, journalled, "
+            "logged and ended in the store (about 30 round trips to SQLite's thread), "
+            "which the bare script does not do.",
         ]
     return "\n".join(parts) + "\n"
 
