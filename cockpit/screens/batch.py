@@ -2,7 +2,8 @@
 ("287 ok, 3 failed, 10 running").
 
 Opened after a batch is queued from a list (and by ``b`` on a task, ``:batch ID``).
-``enter`` opens a task's detail, ``c`` cancels the task under the cursor, ``C`` cancels the rest
+``enter`` (or ``l``) opens the log of the task under the cursor, ``L`` the merged log of
+the whole batch, ``d`` the task's detail; ``c`` cancels the task under the cursor, ``C`` cancels the rest
 of the batch (every task still queued or running, after a confirmation), ``R`` queues
 the failed ones again (a retry is a new task in the same batch: the failed task stays
 failed and the counts say how many retries there are).
@@ -18,12 +19,13 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from cockpit.engine import Batch, Task, TaskError, TaskState
+from cockpit.messages import OpenView
 from cockpit.screens.base import changing
 from cockpit.screens.confirm import ConfirmTaskScreen, Danger, TaskConfirmation
-from cockpit.screens.tasks import COLUMNS, TaskListScreen, clock
+from cockpit.screens.tasks import COLUMNS, TaskListScreen, clock, open_batch_log, open_task_log
 from cockpit.store import NotFoundError
 from cockpit.textsafe import sanitize
-from cockpit.widgets.resource_table import Column
+from cockpit.widgets.resource_table import Column, Row
 
 __all__ = ["RETRYABLE", "BatchScreen"]
 
@@ -41,6 +43,8 @@ class BatchScreen(TaskListScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("C", "cancel_batch", "Cancel rest", id="batch.cancel"),
         Binding("R", "retry_failed", "Retry failed", id="batch.retry"),
+        Binding("L", "batch_log", "Batch log", id="batch.log"),
+        Binding("d", "open_task", "Detail", id="batch.detail"),
     ]
 
     def __init__(self, batch_id: int, *, filter_text: str | None = None) -> None:
@@ -68,6 +72,19 @@ class BatchScreen(TaskListScreen):
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
+
+    def open_row(self, row: Row) -> None:
+        """``enter``: the task's log, followed live."""
+        if row.key.isdigit():
+            open_task_log(self, int(row.key))
+
+    def action_batch_log(self) -> None:
+        open_batch_log(self, self._batch_id)
+
+    def action_open_task(self) -> None:
+        row = self.table.current_row
+        if row is not None:
+            self.post_message(OpenView("task", key=row.key))
 
     async def poll_extra(self, counts: Mapping[TaskState, int]) -> object:
         """The batch itself (once) and how many of its tasks are retries (read again only

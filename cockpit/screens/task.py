@@ -1,8 +1,8 @@
 """One task's detail: what, on which target, who queued it, its attempts and its steps
 (each with its duration and outcome), its summary. Live while the task runs.
 
-``c`` cancels it, ``r`` retries it, ``b`` opens its batch, ``t`` its target (a site's
-detail, a server's, a platform's sites); vim keys scroll.
+``l`` opens its log (followed live), ``c`` cancels it, ``r`` retries it, ``b`` opens its
+batch, ``t`` its target (a site's detail, a server's, a platform's sites); vim keys scroll.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from cockpit.engine import Batch, StepRecord, StepState, TargetKind, Task, TaskError, TaskState
 from cockpit.messages import OpenView, Scope
 from cockpit.screens.base import ViewScreen, changing
-from cockpit.screens.tasks import STATE_TONE, clock, outcome, seconds_text, took
+from cockpit.screens.tasks import STATE_TONE, clock, open_task_log, outcome, seconds_text, took
 from cockpit.store import NotFoundError
 from cockpit.textsafe import sanitize
 from cockpit.widgets.scrolling import scroll, scroll_bindings
@@ -145,6 +145,7 @@ class TaskScreen(ViewScreen):
         Binding("r", "retry_task", "Retry", id="task.retry"),
         Binding("b", "open_batch", "Batch", id="task.batch"),
         Binding("t", "open_target", "Target", id="task.target"),
+        Binding("l", "open_log", "Log", id="task.log"),
     ]
 
     AUTO_FOCUS = "#detail"
@@ -268,6 +269,9 @@ class TaskScreen(ViewScreen):
         task = self.shown_task
         if task is not None and task.batch_id is not None:
             self.post_message(OpenView("batch", key=str(task.batch_id)))
+
+    def action_open_log(self) -> None:
+        open_task_log(self, self.task_id)
 
     def action_open_target(self) -> None:
         task = self.shown_task

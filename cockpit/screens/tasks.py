@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.engine import FINAL_STATES, Task, TaskError, TaskState
 from cockpit.messages import OpenView, Scope, ScopeKind
-from cockpit.screens.base import changing
+from cockpit.screens.base import ViewScreen, changing
 from cockpit.screens.resource import ResourceScreen
 from cockpit.store import NotFoundError
 from cockpit.widgets.resource_table import Cell, Column, Query, ResourceTable, Row, Tone, cell
@@ -201,6 +201,20 @@ _SORT_KEYS: Final[dict[str, Callable[[Task], Any]]] = {
 }
 
 
+def open_task_log(screen: ViewScreen, task_id: int) -> None:
+    """Open a task's log view (followed live while the task runs)."""
+    from cockpit.screens.log import LogScreen
+
+    screen.cockpit_app.show_view(LogScreen.for_task(task_id))
+
+
+def open_batch_log(screen: ViewScreen, batch_id: int) -> None:
+    """Open the merged log of a batch's tasks (each line prefixed with its task)."""
+    from cockpit.screens.log import LogScreen
+
+    screen.cockpit_app.show_view(LogScreen.for_batch(batch_id))
+
+
 class TaskSource:
     """Tasks from the core, newest first, narrowed to states and/or one batch.
 
@@ -317,6 +331,7 @@ class TaskListScreen(ResourceScreen):
         Binding("c", "cancel_task", "Cancel task", id="tasks.cancel"),
         Binding("r", "retry_task", "Retry task", id="tasks.retry"),
         Binding("b", "open_batch", "Batch", id="tasks.batch"),
+        Binding("l", "open_log", "Log", id="tasks.log"),
     ]
 
     class Polled(Message):
@@ -497,7 +512,7 @@ class TaskListScreen(ResourceScreen):
     # -- keys ------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("cancel_task", "retry_task", "open_batch"):
+        if action in ("cancel_task", "retry_task", "open_batch", "open_log"):
             if self.typing():
                 return False
             task = self.current_task() if self.is_mounted else None
@@ -542,6 +557,12 @@ class TaskListScreen(ResourceScreen):
         task = self.current_task()
         if task is not None and task.batch_id is not None:
             self.post_message(OpenView("batch", key=str(task.batch_id)))
+
+    def action_open_log(self) -> None:
+        """The log of the task under the cursor, followed live."""
+        task = self.current_task()
+        if task is not None:
+            open_task_log(self, task.id)
 
     @work(name="cancelling the task", group="task-action", exit_on_error=False)
     async def cancel_task(self, task_id: int) -> None:

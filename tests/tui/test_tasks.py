@@ -114,7 +114,7 @@ async def test_help_lists_the_task_keys_with_their_ids(tasks_cockpit: Tasks) -> 
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        for binding_id in ("tasks.cancel", "tasks.batch", "view.filter"):
+        for binding_id in ("tasks.cancel", "tasks.batch", "tasks.log", "view.filter"):
             assert binding_id in text
         # the cursor is on task 22 (queued): it cannot be retried, so "r" is not offered
         assert "tasks.retry" not in text
@@ -336,6 +336,29 @@ async def test_batch_progress_counts_cancel_the_rest_and_retry_the_failed(
         assert "no targets" in screen_text(app)
         await pilot.press("n")
         await settle(pilot)
+
+
+async def test_enter_in_a_batch_opens_the_task_log_and_d_its_detail(tasks_cockpit: Tasks) -> None:
+    from cockpit.screens.log import LogScreen
+
+    cockpit, batches = tasks_cockpit
+    app = make_app(cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await command(pilot, f"batch {batches['ping']}")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LogScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, TaskScreen) and app.screen.task_id == 2
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        assert isinstance(app.screen, LogScreen)
 
 
 # -- schedules, audit ------------------------------------------------------------------------------
