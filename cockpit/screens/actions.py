@@ -254,12 +254,16 @@ class TargetListScreen(ResourceScreen):
         async def targets() -> Sequence[str]:
             return await resolve(source, selection)
 
+        danger = danger_of(info)
+        # A dangerous task on one target: its name is typed, not "1".
+        one = selection.keys[0] if selection.count == 1 and len(selection.keys) == 1 else None
         request = TaskConfirmation(
             info.name,
             selection.count,
             noun=self.noun,
-            danger=danger_of(info),
+            danger=danger,
             description=describe(info),
+            word=one if danger is Danger.DANGEROUS else None,
             targets=targets,
         )
 

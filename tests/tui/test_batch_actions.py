@@ -166,6 +166,26 @@ async def test_a_dangerous_task_on_everything_filtered_needs_the_count(
         assert all(t.target.key.startswith("golf-") for t in tasks)
 
 
+async def test_a_dangerous_task_on_one_target_needs_its_name(with_site_kinds: Cockpit) -> None:
+    cockpit = with_site_kinds
+    app = make_app(cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "D")  # the cursor row only
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmTaskScreen)
+        assert confirm.request.expected == site_domain(0)
+        assert f"type {site_domain(0)} + enter" in screen_text(app)
+        await pilot.press("1", "enter")  # the count is not enough for one target
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmTaskScreen)
+        await pilot.press("backspace", *site_domain(0), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchScreen), "the batch view")
+        (task,) = await cockpit.tasks.tasks(kind="site.delete")
+        assert task.target.key == site_domain(0)
+
+
 def test_danger_levels_follow_the_verb_and_idempotence() -> None:
     infos = {k.name: k.info() for k in SITE_KINDS}
     assert danger_of(infos["site.backup"]) is Danger.SAFE
