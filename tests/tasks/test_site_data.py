@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import grp
 import hashlib
 import os
+import pwd
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -55,8 +57,21 @@ def pg_rows(domain: str) -> list[str]:
     return psql("SELECT id, body FROM notes ORDER BY id;", database=db).stdout.splitlines()
 
 
+def _owner(uid: int, gid: int) -> tuple[str, str]:
+    """Owners by name: a site deleted and restored gets its user back, not always its uid."""
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"#{uid}"
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = f"#{gid}"
+    return user, group
+
+
 def tree(path: Path) -> dict[str, tuple[object, ...]]:
-    """Every entry under ``path`` with its owner, mode and content hash."""
+    """Every entry under ``path`` with its owner (by name), mode and content hash."""
     out: dict[str, tuple[object, ...]] = {}
     for entry in [path, *sorted(path.rglob("*"))]:
         st = entry.lstat()
@@ -67,7 +82,7 @@ def tree(path: Path) -> dict[str, tuple[object, ...]]:
             content = "dir"
         else:
             content = hashlib.sha256(entry.read_bytes()).hexdigest()
-        out[rel] = (st.st_uid, st.st_gid, st.st_mode & 0o7777, content)
+        out[rel] = (*_owner(st.st_uid, st.st_gid), st.st_mode & 0o7777, content)
     return out
 
 
