@@ -337,6 +337,7 @@ class LogView(ScrollView, can_focus=True):
         self._ends: list[int] = []
         self._ends_base = 0
         self._wrap_width = 0
+        self._rewrap_due = False
         # rendering
         self._styles: dict[str, Style] = {}
         self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(512)
@@ -695,8 +696,13 @@ class LogView(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         if self._follow:
             self.call_after_refresh(self._follow_end)
+        self._rewrap()
+
+    def _rewrap(self) -> None:
+        """Wrap again when the width for text changed (a resize, a scrollbar coming or
+        going), keeping the top line on screen."""
+        self._rewrap_due = False
         if self._wrap and self._text_width() != self._wrap_width:
-            # keep the top line on screen across the new wrapping
             top = self._top_item()
             self._relayout()
             if not self._follow and top is not None:
@@ -1031,6 +1037,9 @@ class LogView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
+        if self._wrap and not self._rewrap_due and self._text_width() != self._wrap_width:
+            self._rewrap_due = True  # (drawn as counted until then: nothing is lost)
+            self.call_after_refresh(self._rewrap)
         key = (
             round(self.scroll_x),
             width,
@@ -1108,7 +1117,7 @@ class LogView(ScrollView, can_focus=True):
         else:
             segments.append(Segment(" " * prefix_width, base))
         text = Strip(self._text_segments(entry[_TEXT], absolute, text_style), entry[_CELLS])
-        avail = max(1, width - prefix_width)
+        avail = self._wrap_width if self._wrap else max(1, width - prefix_width)
         start = sub * avail if self._wrap else round(self.scroll_x)
         text = text.crop_extend(start, start + avail, base)
         return Strip([*segments, *text]).crop_extend(0, width, base)
