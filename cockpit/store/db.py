@@ -8,6 +8,12 @@ failing half-way with "database is locked" on a lock upgrade.
 Two connections per :class:`Database`: one writer (serialised by an asyncio lock, so
 the app's tasks never interleave inside one transaction) and one reader, which in WAL
 mode sees the last committed state without waiting for the writer.
+
+Each connection lives on a thread of its own (aiosqlite), and every call on it is a
+round trip between the event loop and that thread. Code on a hot path hands a whole
+transaction over at once instead: :meth:`Database.write_sync` and
+:meth:`Database.read_sync` run a plain function on the connection's thread, as many
+statements as it likes for one round trip.
 """
 
 from __future__ import annotations
@@ -18,16 +24,18 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar, cast
 
 import aiosqlite
 
 from cockpit.store.errors import StoreError, explain
 
 BUSY_TIMEOUT_MS: Final = 5000
+
+T = TypeVar("T")
 
 #: File systems on which SQLite's locking and WAL shared memory are not to be trusted.
 NETWORK_FILESYSTEMS: Final = frozenset(
@@ -187,6 +195,54 @@ async def connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn(raw)`` with the sqlite3 connection behind ``conn``, run on ``conn``'s thread.
+
+    One round trip however many statements ``fn`` runs. ``fn`` runs in the caller's
+    transaction, if any, after every call queued on ``conn`` before it, and must touch
+    nothing the event loop's tasks use: its inputs are its arguments, its outcome its
+    result. A caller cancelled while ``fn`` is queued or running does not stop it.
+
+    (aiosqlite's ``_execute`` is the queue its own methods are built on, and the one way
+    to run code on its thread.)
+    """
+
+    def call() -> T:
+        return fn(conn._conn)
+
+    return cast(T, await conn._execute(call))  # type: ignore[no-untyped-call]
+
+
+def _transaction(raw: sqlite3.Connection, begin: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn`` in one transaction on ``raw`` (on its thread); ``begin`` ``"BEGIN IMMEDIATE"``
+    commits it, ``"BEGIN"`` (a read) ends it with a rollback."""
+    if raw.in_transaction:
+        # left open by a caller cancelled while its BEGIN was queued (see _begin); the
+        # caller holds the connection's lock, so nobody owns it
+        raw.execute("ROLLBACK")
+    raw.execute(begin)
+    try:
+        result = fn(raw)
+        if begin != "BEGIN":
+            raw.execute("COMMIT")
+    finally:
+        if raw.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("ROLLBACK")
+    return result
+
+
+class WriteTurn:
+    """The writer of a :class:`Database`, held (see :meth:`Database.writer_turn`)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in one ``BEGIN IMMEDIATE`` transaction on the writer's thread."""
+        return await self._db._on_writer(fn)
+
+
 class Database:
     """The two connections of a store and the transactions over them."""
 
@@ -235,6 +291,40 @@ class Database:
             except BaseException:
                 await self._rollback(conn)
                 raise
+
+    async def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` (a plain function of a sqlite3 connection) in one write transaction
+        (``BEGIN IMMEDIATE``) on the writer's thread: committed when it returns, rolled
+        back when it raises; its result. One round trip for the whole transaction.
+
+        Like any write, it waits for the writer. A caller cancelled meanwhile does not
+        stop a transaction already handed to the thread: it commits or rolls back whole.
+        """
+        async with self._write_lock:
+            return await self._on_writer(fn)
+
+    @asynccontextmanager
+    async def writer_turn(self) -> AsyncIterator[WriteTurn]:
+        """Hold the writer: what the holder decides in between cannot race another write
+        of this Database, and its :meth:`WriteTurn.write_sync` calls need no more waiting."""
+        async with self._write_lock:
+            yield WriteTurn(self)
+
+    async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await on_thread(
+                self._writer, lambda raw: _transaction(raw, "BEGIN IMMEDIATE", fn)
+            )
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
+
+    async def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one read snapshot on the reader's thread (one round trip)."""
+        async with self._read_lock:
+            try:
+                return await on_thread(self._reader, lambda raw: _transaction(raw, "BEGIN", fn))
+            except sqlite3.Error as exc:
+                raise explain(exc, self.path) from exc
 
     async def _begin(self, conn: aiosqlite.Connection, statement: str) -> None:
         """Start a transaction on ``conn``, whose lock the caller holds.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import aiosqlite
 
@@ -11,12 +12,19 @@ import aiosqlite
 LogRow = tuple[int, int, float, str, str]
 
 
+_APPEND: Final = (
+    "INSERT OR IGNORE INTO task_logs (task_id, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)"
+)
+
+
 async def append(db: aiosqlite.Connection, rows: Sequence[LogRow]) -> None:
     """Store many lines in the caller's one transaction (never a transaction per line)."""
-    await db.executemany(
-        "INSERT OR IGNORE INTO task_logs (task_id, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)",
-        rows,
-    )
+    await db.executemany(_APPEND, rows)
+
+
+def append_sync(raw: sqlite3.Connection, rows: Sequence[LogRow]) -> None:
+    """:func:`append` on the connection's thread (see ``Database.write_sync``)."""
+    raw.executemany(_APPEND, rows)
 
 
 async def last_seq(db: aiosqlite.Connection, task_id: int) -> int:

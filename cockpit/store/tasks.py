@@ -15,6 +15,12 @@ the partial unique index ``tasks_one_running_per_target`` refuses a second runni
 on one target even if two claimers raced past that filter (as they can on a database
 without SQLite's single writer); :func:`claim` treats that refusal as "nothing claimed
 this time".
+
+The functions with a ``_sync`` suffix take a plain sqlite3 connection and run on its
+own thread (:meth:`Database.write_sync <cockpit.store.db.Database.write_sync>`): a
+worker claims, journals and ends its tasks with them, a whole transaction per round
+trip to that thread. Their ``async`` namesakes run them the same way, inside the
+caller's transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiosqlite
+
+from cockpit.model import Platform, Server, Service, ServiceKind, Site
+from cockpit.store.db import on_thread
+from cockpit.store.rows import loads, trusted
 
 #: Now, in Unix seconds with sub-second precision, by the database's clock.
 NOW: Final = "((julianday('now') - 2440587.5) * 86400.0)"
@@ -53,6 +63,17 @@ async def _rows(db: aiosqlite.Connection, sql: str, args: Params = ()) -> list[R
 async def _one(db: aiosqlite.Connection, sql: str, args: Params = ()) -> Row | None:
     rows = await _rows(db, sql, args)
     return rows[0] if rows else None
+
+
+def _rows_sync(raw: sqlite3.Connection, sql: str, args: Params = ()) -> list[Row]:
+    cursor = raw.execute(sql, dict(args) if isinstance(args, Mapping) else tuple(args))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _changed_sync(raw: sqlite3.Connection, sql: str, args: Sequence[object]) -> bool:
+    """Whether an ``… RETURNING id`` statement changed a row."""
+    return bool(raw.execute(sql, tuple(args)).fetchall())
 
 
 async def now(db: aiosqlite.Connection) -> float:
@@ -102,6 +123,53 @@ async def target_servers(
             async for key, server in cursor:
                 out[key] = server
     return out
+
+
+#: What a task's target resolves to: (server, platform, site), None where there is none.
+Resolved = tuple[Server | None, Platform | None, Site | None]
+
+
+def resolve_target_sync(raw: sqlite3.Connection, target_kind: str, key: str) -> Resolved:
+    """The server, platform and site of a target as the inventory has them now, read
+    with the entity modules' own queries (on the connection's thread): a site gives all
+    three, a platform its server too. None for what the target kind has not, or what
+    the inventory no longer holds (a missing site leaves all three None)."""
+    from cockpit.store import platforms, servers, sites
+
+    site = platform = server = None
+    platform_name = server_name = None
+    if target_kind == "site":
+        row = raw.execute(sites._SELECT + " WHERE st.domain = ?", (key,)).fetchone()
+        if row is None:
+            return None, None, None
+        site = sites._site(row)
+        platform_name = site.platform
+    elif target_kind == "platform":
+        platform_name = key
+    elif target_kind == "server":
+        server_name = key
+    if platform_name is not None:
+        row = raw.execute(platforms._SELECT + " WHERE p.name = ?", (platform_name,)).fetchone()
+        if row is None:
+            return None, None, site
+        platform = platforms._platform(row)
+        server_name = platform.server
+    if server_name is not None:
+        row = raw.execute(servers._SELECT + " WHERE name = ?", (server_name,)).fetchone()
+        if row is not None:
+            server = servers._server(row, _services_sync(raw, int(row[0])))
+    return server, platform, site
+
+
+def _services_sync(raw: sqlite3.Connection, server_id: int) -> list[Service]:
+    """A server's services, as ``servers.get`` reads them."""
+    return [
+        trusted(Service, kind=ServiceKind(kind), type=type_, settings=loads(settings))
+        for kind, type_, settings in raw.execute(
+            "SELECT kind, type, settings FROM services WHERE server_id = ? ORDER BY kind, type",
+            (server_id,),
+        )
+    ]
 
 
 async def target_keys(
@@ -271,13 +339,27 @@ async def counts(db: aiosqlite.Connection, batch_id: int | None = None) -> dict[
 
 
 async def states(db: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, str]:
+    return await on_thread(db, lambda raw: states_sync(raw, ids))
+
+
+def states_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
         marks = ",".join("?" * len(chunk))
-        async with db.execute(f"SELECT id, state FROM tasks WHERE id IN ({marks})", chunk) as c:
-            async for id_, state in c:
-                out[int(id_)] = str(state)
+        for id_, state in raw.execute(f"SELECT id, state FROM tasks WHERE id IN ({marks})", chunk):
+            out[int(id_)] = str(state)
+    return out
+
+
+def get_many_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Row]:
+    """The rows of the tasks among ``ids`` that exist, by id."""
+    out: dict[int, Row] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        for row in _rows_sync(raw, _SELECT + f" WHERE id IN ({marks})", chunk):
+            out[int(row["id"])] = row
     return out
 
 
@@ -311,16 +393,25 @@ async def claim(
     db: aiosqlite.Connection, worker: str, *, lease: float, per_server: int, limit: int = 1
 ) -> list[Row]:
     """Claim up to ``limit`` queued tasks for ``worker`` (in the caller's write transaction)."""
+    return await on_thread(
+        db, lambda raw: claim_sync(raw, worker, lease=lease, per_server=per_server, limit=limit)
+    )
+
+
+def claim_sync(
+    raw: sqlite3.Connection, worker: str, *, lease: float, per_server: int, limit: int = 1
+) -> list[Row]:
+    """:func:`claim` on the connection's thread."""
     claimed: list[Row] = []
     params = {"worker": worker, "lease": lease, "per_server": per_server}
     for _ in range(limit):
         try:
-            row = await _one(db, _CLAIM, params)
+            rows = _rows_sync(raw, _CLAIM, params)
         except sqlite3.IntegrityError:
             break  # the unique index refused a second running task on a target
-        if row is None:
+        if not rows:
             break
-        claimed.append(row)
+        claimed.append(rows[0])
     return claimed
 
 
@@ -343,13 +434,26 @@ async def extend(db: aiosqlite.Connection, task_id: int, worker: str, lease: flo
         return await cursor.fetchone() is not None
 
 
+_SET_STEP: Final = "UPDATE tasks SET step = ? WHERE id = ? AND worker = ? AND attempt = ?"
+
+
 async def set_step(
     db: aiosqlite.Connection, task_id: int, worker: str, attempt: int, step: str
 ) -> None:
-    await db.execute(
-        "UPDATE tasks SET step = ? WHERE id = ? AND worker = ? AND attempt = ?",
-        (step, task_id, worker, attempt),
-    )
+    await db.execute(_SET_STEP, (step, task_id, worker, attempt))
+
+
+def set_step_sync(
+    raw: sqlite3.Connection, task_id: int, worker: str, attempt: int, step: str
+) -> None:
+    raw.execute(_SET_STEP, (step, task_id, worker, attempt))
+
+
+_FINISH: Final = (
+    f"UPDATE tasks SET state = ?, result = ?, finished_at = {NOW}, lease_until = NULL,"
+    " cancel_requested = 0"
+    " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id"
+)
 
 
 async def finish(
@@ -361,13 +465,23 @@ async def finish(
     result: str,
 ) -> bool:
     """End a task this worker runs; False when it is no longer ours (fenced)."""
-    async with db.execute(
-        f"UPDATE tasks SET state = ?, result = ?, finished_at = {NOW}, lease_until = NULL,"
-        " cancel_requested = 0"
-        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
-        (state, result, task_id, worker, attempt),
-    ) as cursor:
-        return await cursor.fetchone() is not None
+    return await on_thread(
+        db, lambda raw: finish_sync(raw, task_id, worker, attempt, state, result)
+    )
+
+
+def finish_sync(
+    raw: sqlite3.Connection, task_id: int, worker: str, attempt: int, state: str, result: str
+) -> bool:
+    """:func:`finish` on the connection's thread."""
+    return _changed_sync(raw, _FINISH, (state, result, task_id, worker, attempt))
+
+
+_REQUEUE: Final = (
+    f"UPDATE tasks SET state = 'queued', result = ?, not_before = {NOW} + ?,"
+    " lease_until = NULL, worker = NULL, step = ''"
+    " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id"
+)
 
 
 async def requeue(
@@ -379,13 +493,16 @@ async def requeue(
     result: str,
 ) -> bool:
     """Put a task this worker runs back in the queue, not before ``delay`` seconds."""
-    async with db.execute(
-        f"UPDATE tasks SET state = 'queued', result = ?, not_before = {NOW} + ?,"
-        " lease_until = NULL, worker = NULL, step = ''"
-        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
-        (result, delay, task_id, worker, attempt),
-    ) as cursor:
-        return await cursor.fetchone() is not None
+    return await on_thread(
+        db, lambda raw: requeue_sync(raw, task_id, worker, attempt, delay, result)
+    )
+
+
+def requeue_sync(
+    raw: sqlite3.Connection, task_id: int, worker: str, attempt: int, delay: float, result: str
+) -> bool:
+    """:func:`requeue` on the connection's thread."""
+    return _changed_sync(raw, _REQUEUE, (result, delay, task_id, worker, attempt))
 
 
 async def release(db: aiosqlite.Connection, worker: str) -> int:
@@ -537,17 +654,27 @@ async def recover_state(
         return await cursor.fetchone() is not None
 
 
+_PARK_UNKNOWN: Final = (
+    f"UPDATE tasks SET state = 'unknown', result = ?, not_before = {NOW} + ?,"
+    f" finished_at = {NOW}, lease_until = NULL"
+    " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id"
+)
+
+
 async def park_unknown(
     db: aiosqlite.Connection, task_id: int, worker: str, attempt: int, delay: float, result: str
 ) -> bool:
     """End a task this worker runs as ``unknown``, to be looked at again after ``delay``."""
-    async with db.execute(
-        f"UPDATE tasks SET state = 'unknown', result = ?, not_before = {NOW} + ?,"
-        f" finished_at = {NOW}, lease_until = NULL"
-        " WHERE id = ? AND worker = ? AND attempt = ? AND state = 'running' RETURNING id",
-        (result, delay, task_id, worker, attempt),
-    ) as cursor:
-        return await cursor.fetchone() is not None
+    return await on_thread(
+        db, lambda raw: park_unknown_sync(raw, task_id, worker, attempt, delay, result)
+    )
+
+
+def park_unknown_sync(
+    raw: sqlite3.Connection, task_id: int, worker: str, attempt: int, delay: float, result: str
+) -> bool:
+    """:func:`park_unknown` on the connection's thread."""
+    return _changed_sync(raw, _PARK_UNKNOWN, (result, delay, task_id, worker, attempt))
 
 
 # ---------------------------------------------------------------------------
@@ -556,6 +683,20 @@ async def park_unknown(
 
 _STEP_COLUMNS: Final = (
     "task_id, attempt, idx, name, state, detached, run_attempt, started_at, finished_at, detail"
+)
+
+
+_STEP_STARTED: Final = (
+    f"INSERT OR REPLACE INTO task_steps ({_STEP_COLUMNS})"
+    f" VALUES (?, ?, ?, ?, 'running', ?, ?, coalesce(?, {NOW}), NULL, '')"
+)
+_STEP_ENDED: Final = (
+    "UPDATE task_steps SET state = ?, detail = ?,"
+    f" finished_at = coalesce(finished_at, ?, {NOW})"
+    " WHERE task_id = ? AND attempt = ? AND idx = ?"
+)
+_STEP_RECORD: Final = (
+    f"INSERT OR REPLACE INTO task_steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -568,21 +709,83 @@ async def step_started(
     *,
     detached: bool,
     run_attempt: int,
+    at: float | None = None,
 ) -> None:
-    await db.execute(
-        f"INSERT OR REPLACE INTO task_steps ({_STEP_COLUMNS})"
-        f" VALUES (?, ?, ?, ?, 'running', ?, ?, {NOW}, NULL, '')",
-        (task_id, attempt, idx, name, int(detached), run_attempt),
-    )
+    """A step starts (at ``at``, Unix seconds; default now)."""
+    await db.execute(_STEP_STARTED, (task_id, attempt, idx, name, int(detached), run_attempt, at))
+
+
+def step_started_sync(
+    raw: sqlite3.Connection,
+    task_id: int,
+    attempt: int,
+    idx: int,
+    name: str,
+    *,
+    detached: bool,
+    run_attempt: int,
+    at: float | None = None,
+) -> None:
+    raw.execute(_STEP_STARTED, (task_id, attempt, idx, name, int(detached), run_attempt, at))
 
 
 async def step_ended(
-    db: aiosqlite.Connection, task_id: int, attempt: int, idx: int, state: str, detail: str = ""
+    db: aiosqlite.Connection,
+    task_id: int,
+    attempt: int,
+    idx: int,
+    state: str,
+    detail: str = "",
+    *,
+    at: float | None = None,
 ) -> None:
-    await db.execute(
-        f"UPDATE task_steps SET state = ?, detail = ?, finished_at = coalesce(finished_at, {NOW})"
-        " WHERE task_id = ? AND attempt = ? AND idx = ?",
-        (state, detail, task_id, attempt, idx),
+    """A step ended in ``state`` (at ``at``; default now). A step that had ended keeps
+    its first end time (a rollback changes its state, not when it ran)."""
+    await db.execute(_STEP_ENDED, (state, detail, at, task_id, attempt, idx))
+
+
+def step_ended_sync(
+    raw: sqlite3.Connection,
+    task_id: int,
+    attempt: int,
+    idx: int,
+    state: str,
+    detail: str = "",
+    *,
+    at: float | None = None,
+) -> None:
+    raw.execute(_STEP_ENDED, (state, detail, at, task_id, attempt, idx))
+
+
+def step_record_sync(
+    raw: sqlite3.Connection,
+    task_id: int,
+    attempt: int,
+    idx: int,
+    name: str,
+    *,
+    detached: bool,
+    run_attempt: int,
+    state: str,
+    detail: str,
+    started_at: float,
+    finished_at: float,
+) -> None:
+    """A step's start and end written at once (both known by then)."""
+    raw.execute(
+        _STEP_RECORD,
+        (
+            task_id,
+            attempt,
+            idx,
+            name,
+            state,
+            int(detached),
+            run_attempt,
+            started_at,
+            finished_at,
+            detail,
+        ),
     )
 
 
