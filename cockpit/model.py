@@ -27,6 +27,7 @@ import idna
 
 __all__ = [
     "Backup",
+    "BackupReason",
     "Client",
     "DbEngine",
     "Environment",
@@ -903,14 +904,28 @@ class Site:
         _set(self, "status", SiteStatus.parse(self.status, "site.status"))
 
 
+class BackupReason(_StrEnum):
+    """Why a backup was made, which decides how long retention keeps it."""
+
+    BACKUP = "backup"  # site.backup, by hand or on a schedule: pruned by the policy
+    SAFETY = "safety"  # taken by site.restore before it changes anything
+    DELETE = "delete"  # taken by site.delete before it removes anything
+
+
 @dataclass(frozen=True, slots=True)
 class Backup:
+    """A backup of a site: ``location`` on ``server`` (the server it was made on, which
+    the site may since have left). A backup not yet recorded may leave ``server`` None:
+    the store then records the site's current server, where ``site.backup`` makes them."""
+
     site: str
     location: str
     size: int
     sha256: str
     created: datetime
     backend: str = "tar"
+    server: str | None = None
+    reason: BackupReason = BackupReason.BACKUP
     id: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -925,6 +940,9 @@ class Backup:
         if self.created.tzinfo is None:
             _set(self, "created", self.created.replace(tzinfo=UTC))
         _set(self, "backend", validate_type_name(self.backend, "backup.backend"))
+        if self.server is not None:
+            _set(self, "server", validate_name(self.server, "backup.server"))
+        _set(self, "reason", BackupReason.parse(self.reason, "backup.reason"))
 
 
 class Health(_StrEnum):

@@ -1,4 +1,4 @@
-"""Queries on backups."""
+"""Queries on backups: each is a site's, on the server it was made on, made for a reason."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Any
 
 import aiosqlite
 
-from cockpit.model import Backup
+from cockpit.model import Backup, BackupReason
 from cockpit.store.errors import NotFoundError
 from cockpit.store.rows import trusted
 
 _SELECT = (
-    "SELECT b.id, s.domain, b.location, b.size, b.sha256, b.created, b.backend"
-    " FROM backups b JOIN sites s ON s.id = b.site_id"
+    "SELECT b.id, s.domain, v.name, b.location, b.size, b.sha256, b.created, b.backend,"
+    " b.reason"
+    " FROM backups b JOIN sites s ON s.id = b.site_id JOIN servers v ON v.id = b.server_id"
 )
 
 
@@ -28,45 +29,64 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _backup(row: Any) -> Backup:
-    id_, site, location, size, sha256, created, backend = row
+    id_, site, server, location, size, sha256, created, backend, reason = row
     return trusted(
         Backup,
         id=id_,
         site=site,
+        server=server,
         location=location,
         size=size,
         sha256=sha256,
         created=datetime.fromisoformat(str(created)),
         backend=backend,
+        reason=BackupReason(reason),
     )
 
 
 async def list_for_site(db: aiosqlite.Connection, domain: str) -> list[Backup]:
-    sql = _SELECT + " WHERE s.domain = ? ORDER BY b.created DESC"
+    """A site's backups, newest first."""
+    sql = _SELECT + " WHERE s.domain = ? ORDER BY b.created DESC, b.id DESC"
     async with db.execute(sql, (domain,)) as cursor:
         return [_backup(row) async for row in cursor]
 
 
 async def list_all(db: aiosqlite.Connection, *, limit: int = 1000) -> list[Backup]:
-    async with db.execute(_SELECT + " ORDER BY b.created DESC LIMIT ?", (limit,)) as cursor:
+    async with db.execute(
+        _SELECT + " ORDER BY b.created DESC, b.id DESC LIMIT ?", (limit,)
+    ) as cursor:
         return [_backup(row) async for row in cursor]
 
 
 async def add(db: aiosqlite.Connection, backup: Backup) -> int:
-    async with db.execute("SELECT id FROM sites WHERE domain = ?", (backup.site,)) as cursor:
+    """Record ``backup``; its server, when it names none, is the site's current server."""
+    async with db.execute(
+        "SELECT s.id, p.server_id FROM sites s JOIN platforms p ON p.id = s.platform_id"
+        " WHERE s.domain = ?",
+        (backup.site,),
+    ) as cursor:
         row = await cursor.fetchone()
     if row is None:
         raise NotFoundError(f"no site {backup.site}")
+    site_id, server_id = row
+    if backup.server is not None:
+        async with db.execute("SELECT id FROM servers WHERE name = ?", (backup.server,)) as cursor:
+            found = await cursor.fetchone()
+        if found is None:
+            raise NotFoundError(f"no server {backup.server}")
+        server_id = found[0]
     cursor = await db.execute(
-        "INSERT INTO backups (site_id, location, size, sha256, created, backend)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO backups (site_id, server_id, location, size, sha256, created, backend,"
+        " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            row[0],
+            site_id,
+            server_id,
             backup.location,
             backup.size,
             backup.sha256,
             _timestamp(backup.created),
             backup.backend,
+            backup.reason.value,
         ),
     )
     return int(cursor.lastrowid or 0)

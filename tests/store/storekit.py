@@ -13,6 +13,7 @@ import aiosqlite
 
 from cockpit.model import (
     Backup,
+    BackupReason,
     Client,
     HttpsMode,
     Platform,
@@ -145,14 +146,17 @@ def sample_backups() -> list[Backup]:
             size=123_456_789,
             sha256="a" * 64,
             created=base,
+            server="web1",
         ),
-        Backup(
+        Backup(  # made on web2, where the site was before (a restore's safety backup)
             site="shop.acme.example",
             location="/srv/backups/shop-2",
             size=0,
             sha256="0123456789abcdef" * 4,
             created=base + timedelta(days=1, microseconds=250),
             backend="restic",
+            server="web2",
+            reason=BackupReason.SAFETY,
         ),
         Backup(
             site="globex.example",
@@ -160,6 +164,8 @@ def sample_backups() -> list[Backup]:
             size=42,
             sha256="f" * 64,
             created=base - timedelta(hours=3),
+            server="web2",
+            reason=BackupReason.DELETE,
         ),
     ]
 

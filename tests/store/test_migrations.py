@@ -17,6 +17,7 @@ from storekit import check_search_index
 
 from cockpit.model import (
     Backup,
+    BackupReason,
     Client,
     HttpsMode,
     Platform,
@@ -71,6 +72,19 @@ WHERE name = 'web1';
 """
 
 
+#: Backups made before schema 7 recorded their server: the tasks' own archive names say
+#: why they were made (a restore's safety backup, a delete's backup); restic's cannot.
+V6_DATA = """
+INSERT INTO backups (site_id, location, size, sha256, created, backend)
+VALUES (2, '/srv/cockpit/backups/blog.example/blog.example-20240502t010000z-t7-safety.tar',
+        10, '{sha}', '2024-05-02T01:00:00.000000+00:00', 'tar'),
+       (3, '/srv/cockpit/backups/globex.example/globex.example-20240503t010000z-t9-delete.tar',
+        20, '{sha}', '2024-05-03T01:00:00.000000+00:00', 'tar'),
+       (2, '/srv/cockpit/backups/restic/snapshots/{sha}',
+        30, '{sha}', '2024-05-04T01:00:00.000000+00:00', 'restic');
+""".replace("{sha}", "cd" * 32)
+
+
 def seed_v1(conn: sqlite3.Connection) -> None:
     for statement in split_statements(V1_DATA):
         conn.execute(statement)
@@ -79,6 +93,12 @@ def seed_v1(conn: sqlite3.Connection) -> None:
 def seed_v2(conn: sqlite3.Connection) -> None:
     seed_v1(conn)
     for statement in split_statements(V2_DATA):
+        conn.execute(statement)
+
+
+def seed_v6(conn: sqlite3.Connection) -> None:
+    seed_v2(conn)
+    for statement in split_statements(V6_DATA):
         conn.execute(statement)
 
 
@@ -95,6 +115,7 @@ SEEDERS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: seed_v2,  # 3 only added triggers
     4: seed_v2,  # 4 added the task tables; the inventory is what must survive here
     5: seed_v2,  # 5 added the site search index
+    6: seed_v6,  # 6 added statistics; 7 records each backup's server and reason
 }
 
 
@@ -167,8 +188,41 @@ def expected_inventory(version: int) -> tuple[list[object], ...]:
             size=1234,
             sha256="ab" * 32,
             created=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+            server="web1",
         )
     ]
+    if version >= 6:
+        backups[:0] = [
+            Backup(
+                site="blog.example",
+                location=f"/srv/cockpit/backups/restic/snapshots/{'cd' * 32}",
+                size=30,
+                created=datetime(2024, 5, 4, 1, 0, tzinfo=UTC),
+                backend="restic",
+                sha256="cd" * 32,
+                server="web1",
+            ),
+            Backup(
+                site="globex.example",
+                location="/srv/cockpit/backups/globex.example/"
+                "globex.example-20240503t010000z-t9-delete.tar",
+                size=20,
+                created=datetime(2024, 5, 3, 1, 0, tzinfo=UTC),
+                reason=BackupReason.DELETE,
+                sha256="cd" * 32,
+                server="web1",
+            ),
+            Backup(
+                site="blog.example",
+                location="/srv/cockpit/backups/blog.example/"
+                "blog.example-20240502t010000z-t7-safety.tar",
+                size=10,
+                created=datetime(2024, 5, 2, 1, 0, tzinfo=UTC),
+                reason=BackupReason.SAFETY,
+                sha256="cd" * 32,
+                server="web1",
+            ),
+        ]
     return servers, clients, platforms, sites, backups
 
 
@@ -285,11 +339,29 @@ async def test_upgrading_from_every_earlier_version_keeps_the_data(
 async def check_upgraded_store_behaves(db: Database) -> None:
     """The later migrations' rules hold for the rows written before them."""
     async with db.read() as conn:
+        # 7: the default retention schedule is there, waiting for its first 03:40.
+        async with conn.execute(
+            "SELECT cron, kind, targets, next_run FROM schedules WHERE name = 'backup-prune'"
+        ) as cursor:
+            assert await cursor.fetchall() == [("40 3 * * *", "site.backup-prune", '["*"]', None)]
         # 5: sites stored before the trigram index are found through it.
         found = await site_queries.page(conn, SiteFilter(text="shop.acme"))
         assert [s.domain for s in found] == ["shop.acme.example"]
         assert await site_queries.count(conn, SiteFilter(text="example")) == 3
     await check_search_index(db)
+    # 7: a server that holds backups cannot leave the inventory: once nothing else
+    # stands on web1, its backups still do (all of this is rolled back).
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with db.write() as conn:
+            await conn.execute("UPDATE sites SET db_server_id = NULL")
+            await conn.execute(
+                "UPDATE platforms SET server_id = (SELECT id FROM servers WHERE name = 'db1')"
+            )
+            with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+                await conn.execute("DELETE FROM servers WHERE name = 'web1'")
+            await conn.execute("DELETE FROM backups")
+            await conn.execute("DELETE FROM servers WHERE name = 'web1'")
+            raise RuntimeError("rolled back")
     # 3: an old site's alias cannot become a new site's domain.
     with pytest.raises(ConflictError, match="already an alias"):
         async with db.write() as conn:

@@ -18,6 +18,7 @@ from storekit import (
 
 from cockpit.model import (
     Backup,
+    BackupReason,
     Client,
     HttpsMode,
     Platform,
@@ -27,6 +28,7 @@ from cockpit.model import (
     ServiceKind,
     Site,
     SiteStatus,
+    ValidationError,
 )
 from cockpit.store import ConflictError, Database, NotFoundError, StoreError
 from cockpit.store import backups as backup_queries
@@ -188,6 +190,7 @@ async def test_backups_are_ordered_by_time_whatever_their_offset(filled: Databas
             created=datetime(2024, 1, 1, 8, 30, tzinfo=timezone(timedelta(hours=-1))),
         ),
     ]
+    made = [replace(b, server="web2") for b in made]
     async with filled.write() as conn:
         for backup in made:
             await backup_queries.add(conn, backup)
@@ -195,6 +198,51 @@ async def test_backups_are_ordered_by_time_whatever_their_offset(filled: Databas
         got = await backup_queries.list_for_site(conn, "globex.example")
     assert [b.location for b in got] == ["/b/4", "/b/3", "/b/2", "/b/1"]
     assert got == sorted(made, key=lambda b: b.created, reverse=True)
+
+
+async def test_a_backup_is_on_its_own_server(filled: Database) -> None:
+    """Named, a backup's server is recorded as it is (a site may have left it); unnamed,
+    it is the site's current server; an unknown one is refused."""
+    made = sample_backups()[0]
+    async with filled.write() as conn:
+        here = await backup_queries.add(conn, replace(made, server=None))
+        there = await backup_queries.add(
+            conn, replace(made, server="bare", reason=BackupReason.SAFETY)
+        )
+        with pytest.raises(NotFoundError, match="no server web9"):
+            await backup_queries.add(conn, replace(made, server="web9"))
+    async with filled.read() as conn:
+        got_here = await backup_queries.get(conn, here)
+        got_there = await backup_queries.get(conn, there)
+    assert got_here is not None and got_here.server == "web1"  # wp-prod is on web1
+    assert got_here.reason is BackupReason.BACKUP
+    assert got_there is not None and got_there.server == "bare"
+    assert got_there.reason is BackupReason.SAFETY
+    # the servers that hold backups cannot leave the inventory before them
+    with pytest.raises(ConflictError, match="FOREIGN KEY"):
+        async with filled.write() as conn:
+            await server_queries.delete_many(conn, ["bare"])
+    async with filled.write() as conn:
+        await backup_queries.remove(conn, there)
+        await server_queries.delete_many(conn, ["bare"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("server", "web 1"), ("server", "../web1"), ("server", ""), ("reason", "later")],
+)
+def test_a_backup_with_a_bad_server_or_reason_is_refused(field: str, value: str) -> None:
+    args = {
+        "site": "shop.acme.example",
+        "location": "/b",
+        "size": 0,
+        "sha256": "0" * 64,
+        "created": datetime.now(UTC),
+        field: value,
+    }
+    with pytest.raises(ValidationError) as refused:
+        Backup(**args)  # type: ignore[arg-type]
+    assert refused.value.field == f"backup.{field}"
 
 
 async def test_a_backup_of_an_unknown_site_is_refused(filled: Database) -> None:
