@@ -26,6 +26,9 @@ Example::
     retention:
       keep_per_target: 20
       failed_days: 30
+    backups:
+      keep_last: 10
+      keep_days: 30
     keymap:
       site.backup: b,ctrl+b
 
@@ -50,11 +53,12 @@ import yaml
 
 from cockpit import yamlio
 from cockpit.fileio import write_atomic
-from cockpit.model import validate_name, validate_unix_name
+from cockpit.model import ValidationError, validate_domain, validate_name, validate_unix_name
 from cockpit.yamlio import Node, YamlError
 
 __all__ = [
     "CONFIG_ENV",
+    "BackupRetention",
     "Concurrency",
     "Config",
     "ConfigError",
@@ -164,6 +168,24 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupRetention:
+    """What ``site.backup-prune`` keeps of each site's backups: its ``keep_last`` newest
+    ordinary backups and every one younger than ``keep_days`` days; a restore's safety
+    backups and a delete's backup for ``safety_days`` and ``delete_days`` (None: until
+    deleted by hand). ``sites`` holds whole policies of their own, by domain."""
+
+    keep_last: int = 10
+    keep_days: int = 30
+    safety_days: int | None = None
+    delete_days: int | None = None
+    sites: Mapping[str, BackupRetention] = field(default_factory=lambda: MappingProxyType({}))
+
+    def for_site(self, domain: str) -> BackupRetention:
+        """The policy of ``domain``: its own, or this one."""
+        return self.sites.get(domain, self)
+
+
+@dataclass(frozen=True, slots=True)
 class StatsSettings:
     """How long statistics are kept: per minute, per hour, and collector tasks' records."""
 
@@ -211,6 +233,7 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     read_only: bool = False
     retention: Retention = field(default_factory=Retention)
+    backups: BackupRetention = field(default_factory=BackupRetention)
     stats: StatsSettings = field(default_factory=StatsSettings)
     status: StatusSettings = field(default_factory=StatusSettings)
     #: The file the config was read from, or None for pure defaults (not dumped).
@@ -233,6 +256,7 @@ _TOP_KEYS: Final = (
     "keymap",
     "read_only",
     "retention",
+    "backups",
     "stats",
     "status",
 )
@@ -246,6 +270,7 @@ _SSH_KEYS: Final = (
 )
 _CONCURRENCY_KEYS: Final = ("global_limit", "per_server")
 _RETENTION_KEYS: Final = ("keep_per_target", "failed_days")
+_BACKUP_POLICY_KEYS: Final = ("keep_last", "keep_days", "safety_days", "delete_days")
 _OVERRIDE_KEYS: Final = ("store", "theme", "read_only")
 
 
@@ -335,6 +360,42 @@ def _retention(node: Node) -> Retention:
     return Retention(**kwargs)
 
 
+def _backup_policy(entries: Mapping[str, Node], base: BackupRetention) -> BackupRetention:
+    kwargs: dict[str, Any] = {}
+    if (n := entries.get("keep_last")) is not None:
+        kwargs["keep_last"] = n.as_int(minimum=1, maximum=1_000_000)
+    if (n := entries.get("keep_days")) is not None:
+        kwargs["keep_days"] = n.as_int(minimum=0, maximum=36_500)
+    for key in ("safety_days", "delete_days"):
+        if (n := entries.get(key)) is not None:
+            kwargs[key] = None if n.value is None else n.as_int(minimum=0, maximum=36_500)
+    values = {key: getattr(base, key) for key in _BACKUP_POLICY_KEYS}
+    values.update(kwargs)
+    return BackupRetention(**values)
+
+
+def _backups(node: Node) -> BackupRetention:
+    entries = _section(node, (*_BACKUP_POLICY_KEYS, "sites"))
+    policy = _backup_policy(entries, BackupRetention())
+    sites: dict[str, BackupRetention] = {}
+    if (n := entries.get("sites")) is not None:
+        for domain, site in n.items() if n.as_mapping() else ():
+            try:
+                name = validate_domain(domain, "domain")
+            except ValidationError as exc:
+                raise n.error(f"{exc.reason} (got {domain!r})", domain) from None
+            if name in sites:
+                raise n.error(f"names the site {name} twice", domain)
+            sites[name] = _backup_policy(_section(site, _BACKUP_POLICY_KEYS), policy)
+    return BackupRetention(
+        policy.keep_last,
+        policy.keep_days,
+        policy.safety_days,
+        policy.delete_days,
+        MappingProxyType(dict(sorted(sites.items()))),
+    )
+
+
 def _ranged(node: Node, ranges: Mapping[str, tuple[int, int]]) -> dict[str, int]:
     entries = _section(node, tuple(ranges))
     return {
@@ -374,6 +435,8 @@ def _config(root: Node, source: Path) -> Config:
         kwargs["read_only"] = n.as_bool()
     if (n := entries.get("retention")) is not None:
         kwargs["retention"] = _retention(n)
+    if (n := entries.get("backups")) is not None:
+        kwargs["backups"] = _backups(n)
     if (n := entries.get("stats")) is not None:
         kwargs["stats"] = StatsSettings(**_ranged(n, _STATS_RANGES))
     if (n := entries.get("status")) is not None:
@@ -459,10 +522,18 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             "keep_per_target": config.retention.keep_per_target,
             "failed_days": config.retention.failed_days,
         },
+        "backups": {
+            **_policy_dict(config.backups),
+            "sites": {domain: _policy_dict(p) for domain, p in config.backups.sites.items()},
+        },
         "keymap": dict(config.keymap),
         "stats": {k: getattr(config.stats, k) for k in _STATS_RANGES},
         "status": {k: getattr(config.status, k) for k in _STATUS_RANGES},
     }
+
+
+def _policy_dict(policy: BackupRetention) -> dict[str, int | None]:
+    return {key: getattr(policy, key) for key in _BACKUP_POLICY_KEYS}
 
 
 def dump_config(config: Config) -> str:

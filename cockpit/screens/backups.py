@@ -38,7 +38,7 @@ def backup_row(backup: Backup) -> Row:
             cell(backup.created.strftime("%Y-%m-%d %H:%M")),
             cell(human_size(backup.size)),
             cell(backup.backend, "muted"),
-            cell(backup.location, "muted"),
+            cell(f"{backup.server}:{backup.location}", "muted"),
         ),
     )
 

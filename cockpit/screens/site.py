@@ -101,7 +101,7 @@ def render_site(domain: str, detail: SiteDetail) -> Text:
     for backup in sorted(detail.backups, key=lambda b: b.created, reverse=True):
         when = backup.created.strftime("%Y-%m-%d %H:%M")
         out.append(sanitize(f"   {when}  {human_size(backup.size):>10}  {backup.backend}\n"))
-        out.append(sanitize(f"     {backup.location}\n"), "dim")
+        out.append(sanitize(f"     {backup.server}:{backup.location}\n"), "dim")
 
     heading(f"Last tasks ({len(detail.tasks)})")
     if not detail.tasks:

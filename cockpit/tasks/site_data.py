@@ -9,14 +9,19 @@ uploads, private dir) and the database. Long work on a server runs detached ther
 fails, in reverse.
 
 - ``site.backup``: the database dumped and the data paths archived on the site's own
-  server, recorded in the store with size and sha256. ``site.delete`` starts with one
-  (:func:`backup_before_delete`).
-- ``site.backup-delete``: a backup removed from its server and from the store.
+  server, recorded in the store with that server, size and sha256. ``site.delete``
+  starts with one (:func:`backup_before_delete`).
+- ``site.backup-delete``: a backup removed from the server it is on and from the store.
+- ``site.backup-prune``: the retention policy (config ``backups``): a site's ordinary
+  backups beyond its newest ``keep_last`` and older than ``keep_days`` removed, a
+  restore's safety backups and a delete's backup kept until deleted or for their own
+  days (:func:`retention_verdicts`).
 - ``site.restore``: a safety backup first, then the backup's data paths unpacked and
   checked next to the live ones and swapped in, the database emptied and loaded, then
   verify (settings re-rendered with the site's credentials, pool, vhost, health). On
   failure the previous paths come back and the safety backup's dump is loaded again.
-  A deleted site is installed again first (a new database user and password).
+  A deleted site is installed again first (a new database user and password). A
+  backup left on another server (the site migrated since) is streamed across first.
 - ``site.clone``: a new site (another domain) on the same platform or another platform
   of the same type, on the same server or another one: its own Unix user, database and
   credentials; data copied (reflinks on one server, streamed between two), the database
@@ -36,7 +41,7 @@ import dataclasses
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cockpit.backends import transport_for
@@ -69,6 +74,7 @@ from cockpit.backends.services.base import ServiceError, run_step
 from cockpit.backends.services.db import DbCredentials
 from cockpit.backends.transport import Line, Transport, TransportError
 from cockpit.backends.verify import lay_out
+from cockpit.config import BackupRetention
 from cockpit.engine import (
     LogStream,
     OutcomeUnknown,
@@ -82,6 +88,7 @@ from cockpit.engine import (
 from cockpit.engine import remote as engine_remote
 from cockpit.model import (
     Backup,
+    BackupReason,
     DbEngine,
     HttpsMode,
     Platform,
@@ -107,9 +114,11 @@ from cockpit.tasks.site import SiteEnv, remove_record, remove_unix_user, site_en
 __all__ = [
     "KINDS",
     "DetachedStep",
+    "Verdict",
     "backup_before_delete",
     "backup_plugin",
     "backup_source",
+    "retention_verdicts",
     "task_tag",
 ]
 
@@ -221,15 +230,26 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-async def _record_backup(ctx: TaskContext, domain: str, result: BackupResult) -> Backup:
-    record = result.record(domain)
+async def _record_backup(
+    ctx: TaskContext,
+    domain: str,
+    result: BackupResult,
+    server: Server,
+    reason: BackupReason = BackupReason.BACKUP,
+) -> Backup:
+    """Record a backup made on ``server`` (for ``reason``) in the store."""
+    record = result.record(domain, server=server.name, reason=reason)
     async with ctx.db.write() as conn:
         record_id = await backup_queries.add(conn, record)
     return dataclasses.replace(record, id=record_id)
 
 
 async def _take_backup(
-    ctx: TaskContext, env: SiteEnv, purpose: str, plugin: BackupService | None = None
+    ctx: TaskContext,
+    env: SiteEnv,
+    purpose: str,
+    reason: BackupReason,
+    plugin: BackupService | None = None,
 ) -> Backup:
     """A whole backup of the site from this step (the archive detached), recorded."""
     plugin = plugin or backup_plugin(env.server, env.secrets)
@@ -245,9 +265,9 @@ async def _take_backup(
         result = await plugin.result(env.transport, job)
     except (ServiceError, ValidationError) as exc:
         raise _failed(f"the backup of {env.site.domain} failed", exc) from exc
-    backup = await _record_backup(ctx, env.site.domain, result)
+    backup = await _record_backup(ctx, env.site.domain, result, env.server, reason)
     ctx.log(
-        f"backup #{backup.id} of {env.site.domain}: {result.location} "
+        f"backup #{backup.id} of {env.site.domain}: {result.location} on {env.server.name} "
         f"({_size(result.size)}, sha256 {result.sha256[:16]}…)"
     )
     return backup
@@ -316,9 +336,9 @@ async def _backup_record(ctx: TaskContext) -> None:
         result = await plan.plugin.result(plan.env.transport, plan.job)
     except (ServiceError, ValidationError) as exc:
         raise _failed("cannot read the backup back", exc) from exc
-    backup = await _record_backup(ctx, plan.env.site.domain, result)
+    backup = await _record_backup(ctx, plan.env.site.domain, result, plan.env.server)
     await plan.env.close()
-    ctx.log(f"recorded backup #{backup.id}: sha256 {result.sha256}")
+    ctx.log(f"recorded backup #{backup.id} on {plan.env.server.name}: sha256 {result.sha256}")
     ctx.summary(f"backup #{backup.id}: {_size(result.size)} at {result.location}")
 
 
@@ -346,7 +366,7 @@ def _backup_args(args: dict[str, Any]) -> dict[str, Any]:
 
 async def backup_before_delete(ctx: TaskContext, env: SiteEnv) -> None:
     """The backup ``site.delete`` starts with (kept, and recorded, after the delete)."""
-    backup = await _take_backup(ctx, env, "delete")
+    backup = await _take_backup(ctx, env, "delete", BackupReason.DELETE)
     ctx.log(f"the site's data is kept in backup #{backup.id}")
 
 
@@ -373,35 +393,86 @@ async def _chosen_backup(ctx: TaskContext, domain: str, *, required: bool) -> Ba
     return backup
 
 
-async def _backup_server(ctx: TaskContext, env: SiteEnv) -> tuple[Server, Transport]:
-    """The server a backup is on: ``args.server``, or the site's own."""
-    name = ctx.args.get("server")
-    if name is None or name == env.server.name:
-        return env.server, env.transport
-    async with ctx.db.read() as conn:
-        server = await server_queries.get(conn, name)
-    if server is None:
-        raise StepFailed(f"there is no server {name}")
-    transport = transport_for(server, ctx.config)
-    env.owned.append(transport)
-    return server, transport
+def _task_domain(ctx: TaskContext) -> str:
+    """The task's site, its domain re-validated (the store's rows are trusted as written)."""
+    if ctx.site is None:
+        raise StepFailed("this task needs a site")
+    try:
+        return validate_domain(ctx.site.domain, "site")
+    except ValidationError as exc:
+        raise StepFailed(f"refused before any remote command: {exc}") from exc
 
 
-async def _backup_delete(ctx: TaskContext) -> None:
-    env = await site_env(ctx)
-    backup = await _chosen_backup(ctx, env.site.domain, required=True)
-    server, transport = await _backup_server(ctx, env)
-    plugin = backup_plugin(server, env.secrets, backup.backend)
+def _home_of(backup: Backup) -> str:
+    if backup.server is None:  # the store always says; a Backup not from it may not
+        raise StepFailed(f"backup #{backup.id} does not say which server it is on")
+    return backup.server
+
+
+class _Homes:
+    """Transports to the servers backups are on: the task's own for the task's server,
+    others opened on first use and closed by :meth:`close`."""
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self._ctx = ctx
+        self._found: dict[str, tuple[Server, Transport]] = {}
+        self._owned: list[Transport] = []
+
+    async def get(self, name: str) -> tuple[Server, Transport]:
+        found = self._found.get(name)
+        if found is not None:
+            return found
+        ctx = self._ctx
+        if ctx.server is not None and ctx.transport is not None and ctx.server.name == name:
+            found = (ctx.server, ctx.transport)
+        else:
+            async with ctx.db.read() as conn:
+                server = await server_queries.get(conn, name)
+            if server is None:
+                raise StepFailed(f"the server {name} is no longer in the inventory")
+            transport = transport_for(server, ctx.config)
+            self._owned.append(transport)
+            found = (server, transport)
+        self._found[name] = found
+        return found
+
+    async def close(self) -> None:
+        owned, self._owned = self._owned, []
+        self._found.clear()
+        for transport in owned:
+            with contextlib.suppress(TransportError):
+                await transport.close()
+
+
+async def _delete_backup(
+    ctx: TaskContext, backup: Backup, homes: _Homes, secrets_store: SecretStore
+) -> None:
+    """Delete ``backup`` on the server it is on, then its row (in that order: a run cut
+    short between the two finds the row again, and deleting is idempotent)."""
+    server, transport = await homes.get(_home_of(backup))
+    plugin = backup_plugin(server, secrets_store, backup.backend)
     try:
         await plugin.delete(transport, backup.location)
     except (ServiceError, ValidationError) as exc:
         raise _failed(f"cannot delete {backup.location} on {server.name}", exc) from exc
-    ctx.log(f"deleted {backup.location} on {server.name}")
     assert backup.id is not None
     async with ctx.db.write() as conn:
         await backup_queries.remove(conn, backup.id)
-    await env.close()
-    ctx.summary(f"backup #{backup.id} deleted")
+
+
+async def _backup_delete(ctx: TaskContext) -> None:
+    domain = _task_domain(ctx)
+    backup = await _chosen_backup(ctx, domain, required=True)
+    named = ctx.args.get("server")
+    if named is not None and named != backup.server:
+        raise StepFailed(f"backup #{backup.id} is on {backup.server}, not on {named}")
+    homes = _Homes(ctx)
+    try:
+        await _delete_backup(ctx, backup, homes, site_tasks.secret_store(ctx))
+    finally:
+        await homes.close()
+    ctx.log(f"deleted {backup.location} on {backup.server}")
+    ctx.summary(f"backup #{backup.id} deleted from {backup.server}")
 
 
 def _backup_delete_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -424,6 +495,152 @@ def _backup_id(args: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------
+# site.backup-prune
+# ---------------------------------------------------------------------------
+
+_PRUNE: Final = "data.prune"
+_POLICY_ARGS: Final = ("keep_last", "keep_days", "safety_days", "delete_days")
+_LABELS: Final = {
+    BackupReason.SAFETY: ("safety backup", "safety_days"),
+    BackupReason.DELETE: ("backup taken before the delete", "delete_days"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the retention policy does with one backup, and why."""
+
+    backup: Backup
+    keep: bool
+    why: str
+
+
+def retention_verdicts(
+    backups: Sequence[Backup], policy: BackupRetention, now: datetime
+) -> list[Verdict]:
+    """The verdict on each of a site's backups, newest first. Ordinary backups: the
+    newest ``keep_last`` are kept, and any younger than ``keep_days`` days. A restore's
+    safety backups and a delete's backup: kept until deleted by hand, or for their own
+    ``safety_days`` / ``delete_days``."""
+    newest_first = sorted(backups, key=lambda b: (b.created, b.id or 0), reverse=True)
+    verdicts: list[Verdict] = []
+    rank = 0
+    for backup in newest_first:
+        age = now - backup.created
+        if backup.reason is BackupReason.BACKUP:
+            rank += 1
+            if rank <= policy.keep_last:
+                verdicts.append(Verdict(backup, True, f"one of the newest {policy.keep_last}"))
+            elif age < timedelta(days=policy.keep_days):
+                verdicts.append(Verdict(backup, True, f"younger than {policy.keep_days} days"))
+            else:
+                verdicts.append(
+                    Verdict(
+                        backup,
+                        False,
+                        f"older than {policy.keep_days} days, not one of the newest "
+                        f"{policy.keep_last}",
+                    )
+                )
+            continue
+        label, key = _LABELS[backup.reason]
+        days: int | None = getattr(policy, key)
+        if days is None:
+            verdicts.append(Verdict(backup, True, f"a {label}: kept until deleted"))
+        elif age < timedelta(days=days):
+            verdicts.append(Verdict(backup, True, f"a {label}, younger than {days} days"))
+        else:
+            verdicts.append(Verdict(backup, False, f"a {label}, older than {days} days"))
+    return verdicts
+
+
+def _prune_policy(ctx: TaskContext, domain: str) -> BackupRetention:
+    """The site's policy from the config, with this run's args over it."""
+    policy = ctx.config.backups.for_site(domain)
+    changes = {key: ctx.args[key] for key in _POLICY_ARGS if key in ctx.args}
+    return dataclasses.replace(policy, **changes) if changes else policy
+
+
+def _describe(backup: Backup) -> str:
+    return (
+        f"#{backup.id} of {backup.created:%Y-%m-%d %H:%M} UTC ({_size(backup.size)}, "
+        f"{backup.server}:{backup.location})"
+    )
+
+
+async def _prune_plan(ctx: TaskContext) -> None:
+    domain = _task_domain(ctx)
+    policy = _prune_policy(ctx, domain)
+    async with ctx.db.read() as conn:
+        backups = await backup_queries.list_for_site(conn, domain)
+    verdicts = retention_verdicts(backups, policy, datetime.now(UTC))
+    ctx.state[_PRUNE] = verdicts
+    safety = "until deleted" if policy.safety_days is None else f"{policy.safety_days} days"
+    deleted = "until deleted" if policy.delete_days is None else f"{policy.delete_days} days"
+    ctx.log(
+        f"policy for {domain}: the newest {policy.keep_last} backups and any younger than "
+        f"{policy.keep_days} days; safety backups {safety}; the delete's backup {deleted}"
+    )
+    for verdict in verdicts:
+        verb = "keep" if verdict.keep else "remove"
+        ctx.log(f"{verb} {_describe(verdict.backup)}: {verdict.why}")
+
+
+async def _prune_delete(ctx: TaskContext) -> None:
+    verdicts: list[Verdict] = ctx.state.get(_PRUNE) or []
+    doomed = [v.backup for v in verdicts if not v.keep]
+    kept = len(verdicts) - len(doomed)
+    if not doomed:
+        ctx.summary(f"nothing to remove; {kept} kept")
+        return
+    if ctx.args.get("dry_run"):
+        total = sum(b.size for b in doomed)
+        ctx.summary(f"would remove {len(doomed)} ({_size(total)}); {kept} kept")
+        return
+    homes = _Homes(ctx)
+    secrets_store = site_tasks.secret_store(ctx)
+    removed: list[Backup] = []
+    problems: list[str] = []
+    try:
+        for backup in doomed:
+            try:
+                await _delete_backup(ctx, backup, homes, secrets_store)
+            except (StepFailed, ServiceError, TransportError, ValidationError) as exc:
+                problems.append(f"#{backup.id} on {backup.server}: {exc}")
+                ctx.log(f"could not remove {_describe(backup)}: {exc}", LogStream.STDERR)
+                continue
+            removed.append(backup)
+            ctx.log(f"removed {_describe(backup)}")
+    finally:
+        await homes.close()
+    done = f"removed {len(removed)} ({_size(sum(b.size for b in removed))}); {kept} kept"
+    if problems:
+        raise StepFailed(f"{done}; could not remove {len(problems)}: " + "; ".join(problems))
+    ctx.summary(done)
+
+
+def _prune_args(args: dict[str, Any]) -> dict[str, Any]:
+    allowed = {*_POLICY_ARGS, "dry_run"}
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise ValidationError(f"args.{unknown[0]}", f"unknown; valid: {', '.join(sorted(allowed))}")
+    for key, low, nullable in (
+        ("keep_last", 1, False),
+        ("keep_days", 0, False),
+        ("safety_days", 0, True),
+        ("delete_days", 0, True),
+    ):
+        if key not in args or (nullable and args[key] is None):
+            continue
+        value = args[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 36_500:
+            why = f"must be a whole number from {low} to 36500" + (" or null" if nullable else "")
+            raise ValidationError(f"args.{key}", why, value)
+    _flag(args, "dry_run")
+    return args
+
+
+# ---------------------------------------------------------------------------
 # site.restore
 # ---------------------------------------------------------------------------
 
@@ -442,6 +659,10 @@ class _RestorePlan:
     reinstall: bool
     safety_plugin: BackupService
     safety: BackupJob | None
+    #: The server the backup is on, when it is not the site's (fetched from there).
+    home: Server | None = None
+    home_transport: Transport | None = None
+    home_plugin: BackupService | None = None
 
     @property
     def swaps(self) -> list[Swap]:
@@ -461,10 +682,19 @@ async def _restore_plan(ctx: TaskContext) -> _RestorePlan:
     env = await site_env(ctx)
     backup = await _chosen_backup(ctx, env.site.domain, required=False)
     plugin = backup_plugin(env.server, env.secrets, backup.backend)
+    home, home_transport = await _backup_home(ctx, env, backup)
+    home_plugin = plugin if home is env.server else backup_plugin(home, env.secrets, backup.backend)
+    if home is not env.server and not home_plugin.portable:
+        raise StepFailed(
+            f"backup #{backup.id} is a {backup.backend} backup on {home.name}, and "
+            f"{env.site.domain} is on {env.server.name} now: a {backup.backend} backup "
+            f"cannot be copied to another server. Restore it on {home.name} (migrate the "
+            f"site back there first), or restore a tar backup"
+        )
     try:
-        found = await plugin.inspect(env.transport, backup.location)
+        found = await home_plugin.inspect(home_transport, backup.location)
     except (ServiceError, ValidationError) as exc:
-        raise _failed(f"cannot read backup #{backup.id} on {env.server.name}", exc) from exc
+        raise _failed(f"cannot read backup #{backup.id} on {home.name}", exc) from exc
     manifest = found.manifest
     if found.sha256 != backup.sha256:
         raise StepFailed(
@@ -497,6 +727,8 @@ async def _restore_plan(ctx: TaskContext) -> _RestorePlan:
             dump_owner=client_user(env.db) if env.db is not None else "",
             expected_sha256=backup.sha256,
         )
+        if home is not env.server:
+            job = plugin.fetched(job, backup.location)
     except ValidationError as exc:
         raise StepFailed(f"cannot restore backup #{backup.id} here: {exc}") from exc
     safety_plugin = backup_plugin(env.server, env.secrets)
@@ -504,7 +736,24 @@ async def _restore_plan(ctx: TaskContext) -> _RestorePlan:
     plan = ctx.state[_RESTORE] = _RestorePlan(
         env, backup, plugin, found, job, reinstall, safety_plugin, safety
     )
+    if home is not env.server:
+        plan.home, plan.home_transport, plan.home_plugin = home, home_transport, home_plugin
     return plan
+
+
+async def _backup_home(ctx: TaskContext, env: SiteEnv, backup: Backup) -> tuple[Server, Transport]:
+    """The server ``backup`` is on (the site's, or the one it was on when the backup was
+    made) and a transport to it (closed with the site's environment)."""
+    name = _home_of(backup)
+    if name == env.server.name:
+        return env.server, env.transport
+    async with ctx.db.read() as conn:
+        server = await server_queries.get(conn, name)
+    if server is None:
+        raise StepFailed(f"backup #{backup.id} is on {name}, which is no longer in the inventory")
+    transport = transport_for(server, ctx.config)
+    env.owned.append(transport)
+    return server, transport
 
 
 async def _restore_check(ctx: TaskContext) -> None:
@@ -518,9 +767,11 @@ async def _restore_check(ctx: TaskContext) -> None:
         if env.platform.locked:
             raise StepFailed(f"the platform {env.platform.name} is locked: it takes no new sites")
     manifest = plan.found.manifest
+    where = plan.home.name if plan.home is not None else env.server.name
     ctx.log(
         f"restoring backup #{plan.backup.id} of {manifest.created:%Y-%m-%d %H:%M:%S} UTC "
-        f"({plan.backup.location}, {_size(plan.found.size)})"
+        f"({where}:{plan.backup.location}, {_size(plan.found.size)})"
+        + (f"; it is fetched from {where} first" if plan.home is not None else "")
         + ("; the site is not installed: installing it first" if plan.reinstall else "")
     )
 
@@ -572,9 +823,14 @@ async def _safety_record(ctx: TaskContext) -> None:
         result = await plan.safety_plugin.result(plan.env.transport, plan.safety)
     except (ServiceError, ValidationError) as exc:
         raise _failed("cannot read the safety backup back", exc) from exc
-    backup = await _record_backup(ctx, plan.env.site.domain, result)
+    backup = await _record_backup(
+        ctx, plan.env.site.domain, result, plan.env.server, BackupReason.SAFETY
+    )
     ctx.state[_SAFETY] = result
-    ctx.log(f"safety backup #{backup.id}: {result.location} ({_size(result.size)})")
+    ctx.log(
+        f"safety backup #{backup.id}: {result.location} on {plan.env.server.name} "
+        f"({_size(result.size)})"
+    )
 
 
 async def _unpack_stage(ctx: TaskContext) -> None:
@@ -584,6 +840,35 @@ async def _unpack_stage(ctx: TaskContext) -> None:
         await plan.plugin.prepare_unpack(plan.env.transport, plan.job)
     except (ServiceError, ValidationError) as exc:
         raise _failed("cannot prepare the unpack", exc) from exc
+
+
+async def _restore_fetch(ctx: TaskContext) -> None:
+    """A backup on another server is copied into the unpack's work dir (removed with it),
+    streamed from there; the unpack checks it against the sha256 the store recorded."""
+    plan = await _restore_plan(ctx)
+    env = plan.env
+    if plan.home is None or plan.home_transport is None or plan.home_plugin is None:
+        ctx.log(f"the backup is on {env.server.name}: nothing to fetch")
+        return
+    where = f"backup #{plan.backup.id} from {plan.home.name} to {env.server.name}"
+    try:
+        piped = await plan.home_plugin.send(
+            plan.home_transport,
+            plan.backup.location,
+            env.transport,
+            plan.job.location,
+            on_line=_lines(ctx),
+        )
+    except (ServiceError, ValidationError) as exc:
+        raise _failed(f"cannot copy {where}", exc) from exc
+    if piped.source.unknown or piped.dest.unknown:
+        raise OutcomeUnknown(f"copying {where}: {piped.source.reason or piped.dest.reason}")
+    if not piped.ok:
+        raise StepFailed(
+            f"copying {where} failed (sent: exit {piped.source.exit_code}, received: exit "
+            f"{piped.dest.exit_code})" + (f": {piped.lines[-1]}" if piped.lines else "")
+        )
+    ctx.log(f"fetched {where} ({_size(piped.bytes)}): {plan.job.location}")
 
 
 async def _unpack_discard(ctx: TaskContext) -> None:
@@ -711,6 +996,7 @@ RESTORE_STEPS: Final = (
     DetachedStep("safety archive", "", command=_safety_archive, rollback=_safety_discard),
     Step("safety record", _safety_record),
     Step("unpack stage", _unpack_stage, _unpack_discard),
+    Step("fetch", _restore_fetch),
     DetachedStep("unpack", "", command=_unpack, rollback=_unpack_discard),
     Step("files", _restore_files, _restore_files_undo),
     Step("load database", _restore_database, _restore_database_undo),
@@ -1585,9 +1871,23 @@ SITE_BACKUP_DELETE: Final = TaskKind(
     name="site.backup-delete",
     target=TargetKind.SITE,
     idempotent=True,
-    description="Delete one of the site's backups (args: backup)",
-    steps=(Step("delete", _backup_delete, _close),),
+    description="Delete one of the site's backups, on the server it is on (args: backup)",
+    steps=(Step("delete", _backup_delete),),
     check_args=_backup_delete_args,
+    sudo=True,
+)
+
+SITE_BACKUP_PRUNE: Final = TaskKind(
+    name="site.backup-prune",
+    target=TargetKind.SITE,
+    idempotent=True,
+    description=(
+        "Apply the backup retention policy (config: backups): remove the site's backups it "
+        "does not keep, each on its own server (args: keep_last, keep_days, safety_days, "
+        "delete_days, dry_run)"
+    ),
+    steps=(Step("plan", _prune_plan), Step("remove", _prune_delete)),
+    check_args=_prune_args,
     sudo=True,
 )
 
@@ -1627,4 +1927,11 @@ SITE_MIGRATE: Final = TaskKind(
     sudo=True,
 )
 
-KINDS: Final = (SITE_BACKUP, SITE_BACKUP_DELETE, SITE_RESTORE, SITE_CLONE, SITE_MIGRATE)
+KINDS: Final = (
+    SITE_BACKUP,
+    SITE_BACKUP_DELETE,
+    SITE_BACKUP_PRUNE,
+    SITE_RESTORE,
+    SITE_CLONE,
+    SITE_MIGRATE,
+)

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from cockpit.backends.backup.manifest import (
     MAX_PATHS,
@@ -57,6 +58,7 @@ from cockpit.backends.services.db import DbService
 from cockpit.backends.transport import LineHandler, Result, Transport, TransportError
 from cockpit.model import (
     Backup,
+    BackupReason,
     ServiceKind,
     ValidationError,
     validate_domain,
@@ -65,6 +67,9 @@ from cockpit.model import (
     validate_type_name,
     validate_unix_name,
 )
+
+if TYPE_CHECKING:
+    from cockpit.backends.backup.stream import Piped
 
 __all__ = [
     "EXIT_DAMAGED",
@@ -275,7 +280,15 @@ class BackupResult:
         if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValidationError("backup sha256", "must be 64 lowercase hex digits", self.sha256)
 
-    def record(self, site: str | None = None) -> Backup:
+    def record(
+        self,
+        site: str | None = None,
+        *,
+        server: str | None = None,
+        reason: BackupReason = BackupReason.BACKUP,
+    ) -> Backup:
+        """The store's record of this backup, on ``server`` (default: the one its
+        manifest names, where it was made)."""
         return Backup(
             site=site or self.manifest.site,
             location=self.location,
@@ -283,6 +296,8 @@ class BackupResult:
             sha256=self.sha256,
             created=self.created,
             backend=self.backend,
+            server=server or self.manifest.server,
+            reason=reason,
         )
 
 
@@ -407,6 +422,9 @@ class BackupService(ServicePlugin, abc.ABC):
     kind: ClassVar[ServiceKind] = ServiceKind.BACKUP
     #: What a plugin may put in ``compression`` (its default first).
     compressions: ClassVar[tuple[str, ...]] = ()
+    #: Whether one of its backups is a file that :meth:`send` copies to another server
+    #: (a restic snapshot lives in its server's repository: it cannot be).
+    portable: ClassVar[bool] = False
     settings_spec: ClassVar[Mapping[str, Setting]] = {
         "dir": Setting(
             SettingKind.OPTIONAL_PATH, "", "where backups go (empty: <server root>/backups)"
@@ -527,6 +545,21 @@ class BackupService(ServicePlugin, abc.ABC):
     async def delete(self, transport: Transport, location: str) -> None:
         """Delete the backup at ``location`` (idempotent: a missing one is fine)."""
 
+    async def send(
+        self,
+        transport: Transport,
+        location: str,
+        dest: Transport,
+        dest_path: str,
+        *,
+        on_line: LineHandler | None = None,
+    ) -> Piped:
+        """Copy the backup at ``location`` to ``dest_path`` on another server, streamed
+        through this process (no copy in between); only :attr:`portable` plugins can."""
+        raise BackupError(
+            f"a {self.type} backup cannot be copied to another server: restore it where it is"
+        )
+
     # -- unpacking --------------------------------------------------------------------
 
     def unpack_job(
@@ -562,6 +595,12 @@ class BackupService(ServicePlugin, abc.ABC):
         tag = validate_tag(tag)
         work = f"{self.site_dir(manifest.site)}/.unpack-{tag}"
         return UnpackJob(location, manifest, checked, tag, work, dump_owner, expected_sha256, files)
+
+    def fetched(self, job: UnpackJob, source_location: str) -> UnpackJob:
+        """``job``, unpacking a copy of the backup at ``source_location`` on another
+        server, fetched into the job's own work dir (:meth:`send`; removed with it)."""
+        name = validate_path(source_location, "backup location").rsplit("/", 1)[-1]
+        return dataclasses.replace(job, location=f"{job.work}/{name}")
 
     async def prepare_unpack(self, transport: Transport, job: UnpackJob) -> None:
         """Make the private work dir (and whatever the plugin needs in it)."""

@@ -37,8 +37,9 @@ from cockpit.backends.backup.base import (
     manifest_from_lines,
 )
 from cockpit.backends.backup.manifest import FORMAT_VERSION, json_safe
+from cockpit.backends.backup.stream import Piped, pipe
 from cockpit.backends.services.base import PRELUDE, Setting, SettingKind, run_step
-from cockpit.backends.transport import Transport
+from cockpit.backends.transport import LineHandler, Transport
 from cockpit.model import ValidationError, validate_path
 
 __all__ = ["TarBackupService"]
@@ -192,6 +193,30 @@ rm -f -- "$archive" "$archive.sha256" "$archive.partial" "$archive.sha256.tmp" |
 sync -- "$(dirname -- "$archive")" 2>/dev/null || :
 """
 
+#: The sending end of a copy to another server. Args: archive.
+_SEND: Final = r"""
+archive=$1
+[ -f "$archive" ] || { echo "cockpit: there is no backup $archive" >&2; exit 66; }
+exec cat -- "$archive"
+"""
+
+#: The receiving end. Args: the copy's path (its dir must exist). Written as .partial,
+#: then renamed: the copy is there whole or not at all.
+_RECEIVE: Final = r"""
+path=$1
+umask 077
+dir=$(dirname -- "$path")
+if ! [ -d "$dir" ]; then echo "cockpit: $dir is missing" >&2; cat > /dev/null; exit 66; fi
+if ! cat > "$path.partial"; then
+    rm -f -- "$path.partial"
+    free=$(df -Pk -- "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    echo "cockpit: writing $path failed (${free:-?} KiB free there)" >&2
+    exit 1
+fi
+mv -f -- "$path.partial" "$path" || exit 1
+echo "received $path ($(stat -c %s -- "$path") bytes)"
+"""
+
 #: Args: archive, work dir, expected archive sha256 ("" skip), dump owner, compression,
 #: dump member ("" none), its sha256, then for each data path: kind, member, sha256,
 #: fresh path, the archived file's name (a file member) or "".
@@ -290,6 +315,7 @@ class TarBackupService(BackupService):
     type: ClassVar[str] = "tar"
     description: ClassVar[str] = "tar archives made on the server (zstd or gzip)"
     compressions: ClassVar[tuple[str, ...]] = ("zstd", "gzip")
+    portable: ClassVar[bool] = True
     settings_spec: ClassVar[Mapping[str, Setting]] = {
         **BackupService.settings_spec,
         "compression": Setting(
@@ -372,6 +398,21 @@ class TarBackupService(BackupService):
             transport, "delete the backup", _DELETE, [path], sudo=True, time_limit=300
         )
         judge(result, f"deleting {path}")
+
+    async def send(
+        self,
+        transport: Transport,
+        location: str,
+        dest: Transport,
+        dest_path: str,
+        *,
+        on_line: LineHandler | None = None,
+    ) -> Piped:
+        source = self._location(location)
+        target = validate_path(dest_path, "copy of the backup")
+        if not target.endswith(".tar"):
+            raise ValidationError("copy of the backup", "must end in .tar", dest_path)
+        return await pipe(transport, _SEND, [source], dest, _RECEIVE, [target], on_line=on_line)
 
     # -- unpacking --------------------------------------------------------------------
 

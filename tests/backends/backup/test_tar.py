@@ -270,3 +270,45 @@ async def test_registered_as_a_service(mysql_site: SiteBed) -> None:
     assert get_service("backup", "tar") is TarBackupService
     checks = await mysql_site.tar().check(mysql_site.transport)
     assert all(c.ok for c in checks), checks
+
+
+async def test_a_tar_backup_is_sent_whole_to_another_place(mysql_site: SiteBed) -> None:
+    """``send`` streams the archive (as root, through this process) into a .partial that
+    is renamed when whole; the copy unpacks like the original."""
+    bed = mysql_site
+    plugin = bed.tar()
+    assert plugin.portable and not bed.restic().portable
+    made = await plugin.create(bed.transport, bed.source())
+    elsewhere = f"{bed.root}/elsewhere-{bed.domain}"
+    os.makedirs(elsewhere)
+    copy = f"{elsewhere}/copy.tar"
+    lines: list[str] = []
+    piped = await plugin.send(
+        bed.transport, made.location, bed.transport, copy, on_line=lambda x: lines.append(x.text)
+    )
+    assert piped.ok and piped.bytes == made.size
+    assert Path(copy).read_bytes() == Path(made.location).read_bytes()
+    assert stat.S_IMODE(os.stat(copy).st_mode) == 0o600
+    assert lines == [f"received {copy} ({made.size} bytes)"]
+    # a fetched copy is unpacked from the unpack's own work dir, and checked there
+    job = plugin.unpack_job(
+        made.location, made.manifest, targets=bed.paths, tag="fetch-test",
+        expected_sha256=made.sha256,
+    )  # fmt: skip
+    fetched = plugin.fetched(job, made.location)
+    assert fetched.location == f"{job.work}/{made.location.rsplit('/', 1)[1]}"
+    assert (fetched.work, fetched.targets) == (job.work, job.targets)
+    # a missing archive, a missing destination dir: each end says so, nothing is left
+    missing = await plugin.send(bed.transport, f"{made.location[:-4]}x.tar", bed.transport, copy)
+    assert missing.source.exit_code == 66 and not missing.ok
+    assert any("there is no backup" in line for line in missing.lines)
+    nowhere = await plugin.send(bed.transport, made.location, bed.transport, f"{copy}.d/c.tar")
+    assert nowhere.dest.exit_code == 66 and not nowhere.ok
+    assert sorted(os.listdir(elsewhere)) == ["copy.tar"]
+    # only tar files, only from the server's root
+    with pytest.raises(ValidationError):
+        await plugin.send(bed.transport, made.location, bed.transport, f"{elsewhere}/copy.sh")
+    with pytest.raises(ValidationError):
+        await plugin.send(bed.transport, "/etc/shadow.tar", bed.transport, copy)
+    with pytest.raises(BackupError, match="a restic backup cannot be copied to another server"):
+        await bed.restic().send(bed.transport, made.location, bed.transport, copy)
