@@ -18,7 +18,9 @@ The members are made in a private staging dir next to the archive, then packed i
 ``<archive>.partial``, synced and renamed: a backup is there whole or not at all.
 While it is made it needs about twice its compressed size in the backup dir.
 Compression: ``zstd`` (multi-threaded; Debian's ``zstd`` package) or ``gzip`` (``pigz``
-when installed), chosen per server (``compression`` setting) or per backup.
+when installed), chosen per server (``compression`` setting) or per backup. An archive
+is one file: :meth:`TarBackupService.send` streams it whole to another server (a restore
+of a site that has moved since it was made).
 """
 
 from __future__ import annotations
