@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
-import aiosqlite
-
 from cockpit.engine.model import LogStream
 from cockpit.store import Database
 from cockpit.store import logs as log_queries
@@ -105,23 +103,33 @@ class LogWriter:
         async with self._lock:
             if not self._pending:
                 return
-            async with self.db.write() as conn:
-                # Taken under the write lock, not before it: a task's final state is
-                # written with every line it had logged (see write_pending), so a
-                # line must never wait here for a lock held by that final write.
-                await self.write_pending(conn)
+            async with self.db.writer_turn() as turn:
+                # Taken once the writer is ours, not before: a task's final state is
+                # written with every line it had logged (see take), so a line must
+                # never wait here for a writer held by that final write.
+                rows = self.take()
+                if not rows:
+                    return
+                try:
+                    await turn.write_sync(lambda raw: log_queries.append_sync(raw, rows))
+                except BaseException:
+                    self.put_back(rows)
+                    raise
+                self.batches += 1
 
-    async def write_pending(self, conn: aiosqlite.Connection) -> None:
-        """Write every pending line inside the caller's write transaction."""
+    def take(self) -> list[log_queries.LogRow]:
+        """Every pending line, for a transaction the caller is about to write (on the
+        writer's thread, with ``log_queries.append_sync``). The caller holds the writer
+        (``Database.writer_turn``), and hands the lines back with :meth:`put_back` if
+        that transaction fails."""
         rows, self._pending = self._pending, []
-        if not rows:
-            return
-        try:
-            await log_queries.append(conn, rows)
-        except BaseException:
-            self._pending[:0] = rows
-            raise
-        self.batches += 1
+        return rows
+
+    def put_back(self, rows: list[log_queries.LogRow]) -> None:
+        """Lines taken for a transaction that failed: written with the next one.
+        (Rewriting lines a transaction stored after all stores nothing twice: a line
+        is keyed by task and sequence number.)"""
+        self._pending[:0] = rows
 
     async def _run(self) -> None:
         while True:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -318,20 +319,16 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         pending = list(task_ids)
         while pending:
-            async with self.db.read() as conn:
-                found = await task_queries.states(conn, pending)
+            found = await self.db.read_sync(partial(task_queries.states_sync, ids=pending))
             pending = [i for i in pending if i in found and not TaskState(found[i]).final]
             if not pending:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{len(pending)} tasks still not finished")
             await asyncio.sleep(poll)
-        out = []
-        for task_id in task_ids:
-            task = await self.task(task_id)
-            if task is not None:
-                out.append(task)
-        return out
+        ids = list(task_ids)
+        rows = await self.db.read_sync(lambda raw: task_queries.get_many_sync(raw, ids))
+        return [Task.from_row(rows[i]) for i in ids if i in rows]
 
     # -- schedules -------------------------------------------------------------------
 

@@ -13,25 +13,22 @@ import asyncio
 import enum
 import logging
 import random
+import sqlite3
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import aiosqlite
+from typing import Any, Final, Protocol
 
 from cockpit.backends.transport import ConnectError, Transport, TransportError
 from cockpit.config import Config
 from cockpit.engine.context import Fenced, TaskContext
+from cockpit.engine.ends import Body, EndGroup
 from cockpit.engine.logs import LogWriter, TaskLog
 from cockpit.engine.model import StepRecord, StepState, TargetKind, Task, TaskState
 from cockpit.engine.recipes import AnyStep, OutcomeUnknown, Registry, StepFailed, TaskKind
 from cockpit.model import Platform, Server, Site, ValidationError
 from cockpit.store import Database
-from cockpit.store import platforms as platform_queries
-from cockpit.store import servers as server_queries
-from cockpit.store import sites as site_queries
 from cockpit.store import tasks as task_queries
 
 log = logging.getLogger(__name__)
@@ -46,13 +43,14 @@ class StopReason(enum.Enum):
     SHUTDOWN = "shutdown"  # this worker stops: leave the task for recovery
 
 
-_Ended = tuple[bool, list[task_queries.Row]]
-#: ``commit(body, committed)``: run ``body`` inside a write transaction (which may hold
-#: other bodies too), call ``committed`` with its result once that commits; the result.
-Commit = Callable[
-    [Callable[[aiosqlite.Connection], Awaitable[_Ended]], Callable[[_Ended], None]],
-    Awaitable[_Ended],
-]
+class Commit(Protocol):
+    """``EndGroup.commit``: run ``body`` on the writer's thread inside a transaction
+    (which may hold other bodies too), call ``committed`` with its result once that
+    commits; the result. ``ending``: the task's end, which frees its slot."""
+
+    def __call__(
+        self, body: Body | None, committed: Callable[[Any], None], *, ending: bool = ...
+    ) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +76,7 @@ class _StepStart:
     name: str
     detached: bool
     run_attempt: int
+    at: float  # Unix seconds, when it happened (written later, perhaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +84,7 @@ class _StepEnd:
     idx: int
     state: str
     detail: str
+    at: float
 
 
 class TaskRun:
@@ -102,18 +102,18 @@ class TaskRun:
         transport_for: Callable[[Server], Transport],
         options: RunOptions,
         resume: Sequence[StepRecord] | None = None,
-        claim_next: Callable[[aiosqlite.Connection], Awaitable[list[task_queries.Row]]]
-        | None = None,
-        on_handoff: Callable[[TaskRun, list[task_queries.Row]], None] | None = None,
+        on_handoff: Callable[[TaskRun], None] | None = None,
         commit: Commit | None = None,
+        target: task_queries.Resolved | Exception | None = None,
     ) -> None:
         self.task = task
-        #: Claims the worker's next task in this run's final transaction (one commit
-        #: less per task); once committed, ``on_handoff`` gives it this run's slot.
-        self.claim_next = claim_next
+        #: Called once this run's end is committed: its slot is free (the worker's
+        #: group of ends claims the tasks that take it in the same transaction).
         self.on_handoff = on_handoff
-        #: Runs the final transaction's body in a transaction shared with other ends.
-        self.commit = commit
+        #: Writes the run's journal and end in a transaction shared with other ends.
+        self.commit: Commit = commit if commit is not None else EndGroup(db, logs).commit
+        #: The target as read when the task was claimed (or the error reading it).
+        self.preloaded = target
         self.slot_released = False
         self.worker = worker
         self.db = db
@@ -133,30 +133,46 @@ class TaskRun:
 
     # -- the store, fenced -----------------------------------------------------------
 
-    async def _write_deferred(self, conn: aiosqlite.Connection) -> None:
-        """Write the journal entries kept back (they ride along with the next write)."""
-        deferred, self._deferred = self._deferred, []
-        await self._write_ops(conn, deferred)
-
-    async def _write_ops(
-        self, conn: aiosqlite.Connection, deferred: Sequence[_StepStart | _StepEnd]
-    ) -> None:
-        t = self.task
-        for op in deferred:
-            if isinstance(op, _StepStart):
-                await task_queries.step_started(
-                    conn,
+    def _write_ops(self, raw: sqlite3.Connection, ops: Sequence[_StepStart | _StepEnd]) -> None:
+        """Write journal entries (on the writer's thread: touches only immutable data).
+        A start followed by its end is written as one row."""
+        t, worker = self.task, self.worker
+        n = 0
+        while n < len(ops):
+            op = ops[n]
+            n += 1
+            if isinstance(op, _StepEnd):
+                task_queries.step_ended_sync(
+                    raw, t.id, t.attempt, op.idx, op.state, op.detail[:500], at=op.at
+                )
+                continue
+            task_queries.set_step_sync(raw, t.id, worker, t.attempt, op.name)
+            end = ops[n] if n < len(ops) else None
+            if isinstance(end, _StepEnd) and end.idx == op.idx:
+                n += 1
+                task_queries.step_record_sync(
+                    raw,
                     t.id,
                     t.attempt,
                     op.idx,
                     op.name,
                     detached=op.detached,
                     run_attempt=op.run_attempt,
+                    state=end.state,
+                    detail=end.detail[:500],
+                    started_at=op.at,
+                    finished_at=end.at,
                 )
-                await task_queries.set_step(conn, t.id, self.worker, t.attempt, op.name)
             else:
-                await task_queries.step_ended(
-                    conn, t.id, t.attempt, op.idx, op.state, op.detail[:500]
+                task_queries.step_started_sync(
+                    raw,
+                    t.id,
+                    t.attempt,
+                    op.idx,
+                    op.name,
+                    detached=op.detached,
+                    run_attempt=op.run_attempt,
+                    at=op.at,
                 )
 
     async def _journal_start(
@@ -165,11 +181,11 @@ class TaskRun:
         """Record that a step starts. ``durable``: committed *before* the step runs, as
         recovery of a non-idempotent task relies on it; an idempotent task is re-queued
         whatever its journal says, so its entry rides along with the next write."""
-        self._deferred.append(_StepStart(idx, name, detached, run_attempt))
+        self._deferred.append(_StepStart(idx, name, detached, run_attempt, time.time()))
         if not durable:
             return
-        async with self.db.write() as conn:
-            await self._write_deferred(conn)
+        ops, self._deferred = self._deferred, []
+        await self.commit(lambda raw: self._write_ops(raw, ops), _nothing)
 
     async def _journal_end(self, idx: int, state: StepState, detail: str = "") -> None:
         """Record how a step ended, with the next write (one transaction less per step).
@@ -180,7 +196,7 @@ class TaskRun:
         """
         if self.tlog is not None:
             detail = self.tlog.redact(detail)
-        self._deferred.append(_StepEnd(idx, state.value, detail))
+        self._deferred.append(_StepEnd(idx, state.value, detail, time.time()))
 
     async def _end(self, state: TaskState, result: str, *, delay: float = 0.0) -> bool:
         """Write the final (or re-queued) state in one transaction with the pending log
@@ -190,64 +206,51 @@ class TaskRun:
         the other tasks ending at the same moment. Whatever happens to this coroutine,
         once that transaction commits the handoff and ``final_state`` follow."""
         self.finishing = True
-        t = self.task
+        t, worker = self.task, self.worker
         if self.tlog is not None:
             result = self.tlog.redact(result)
         ops = list(self._deferred)
 
-        async def body(conn: aiosqlite.Connection) -> tuple[bool, list[task_queries.Row]]:
-            await self._write_ops(conn, ops)
+        def body(raw: sqlite3.Connection) -> bool:
+            self._write_ops(raw, ops)
             if state is TaskState.QUEUED:
-                ok = await task_queries.requeue(conn, t.id, self.worker, t.attempt, delay, result)
-            elif state is TaskState.UNKNOWN:
-                ok = await task_queries.park_unknown(
-                    conn, t.id, self.worker, t.attempt, delay, result
-                )
-            else:
-                ok = await task_queries.finish(
-                    conn, t.id, self.worker, t.attempt, state.value, result
-                )
-            claimed = await self.claim_next(conn) if self.claim_next is not None else []
-            return ok, claimed
+                return task_queries.requeue_sync(raw, t.id, worker, t.attempt, delay, result)
+            if state is TaskState.UNKNOWN:
+                return task_queries.park_unknown_sync(raw, t.id, worker, t.attempt, delay, result)
+            return task_queries.finish_sync(raw, t.id, worker, t.attempt, state.value, result)
 
-        def committed(outcome: tuple[bool, list[task_queries.Row]]) -> None:
-            ok, claimed = outcome
+        def committed(ok: bool) -> None:
             del self._deferred[: len(ops)]
             if ok:
                 self.final_state = state
-            if claimed and self.on_handoff is not None:
-                self.on_handoff(self, claimed)  # the worker starts them now
+            if self.on_handoff is not None:
+                self.on_handoff(self)  # its slot is free
 
-        if self.commit is not None:
-            ok, _ = await self.commit(body, committed)
-            return ok
-        async with self.db.write() as conn:
-            await self.logs.write_pending(conn)
-            outcome = await body(conn)
-        committed(outcome)
-        return outcome[0]
+        ok: bool = await self.commit(body, committed, ending=True)
+        return ok
 
     # -- resolving the target --------------------------------------------------------
 
     async def _target(self) -> tuple[Server | None, Platform | None, Site | None]:
+        """The target's server, platform and site: as read when the task was claimed,
+        else read now."""
         target = self.task.target
-        async with self.db.read() as conn:
-            site = platform = server = None
-            if target.kind is TargetKind.SITE:
-                site = await site_queries.get(conn, target.key)
-                if site is None:
-                    raise StepFailed(f"the site {target.key} is no longer in the inventory")
-                platform = await platform_queries.get(conn, site.platform)
-            elif target.kind is TargetKind.PLATFORM:
-                platform = await platform_queries.get(conn, target.key)
-                if platform is None:
-                    raise StepFailed(f"the platform {target.key} is no longer in the inventory")
-            if platform is not None:
-                server = await server_queries.get(conn, platform.server)
-            elif target.kind is TargetKind.SERVER:
-                server = await server_queries.get(conn, target.key)
-                if server is None:
-                    raise StepFailed(f"the server {target.key} is no longer in the inventory")
+        resolved = self.preloaded
+        self.preloaded = None
+        if resolved is None:
+            kind, key = target.kind.value, target.key
+            resolved = await self.db.read_sync(
+                lambda raw: task_queries.resolve_target_sync(raw, kind, key)
+            )
+        if isinstance(resolved, Exception):
+            raise resolved
+        server, platform, site = resolved
+        if target.kind is TargetKind.SITE and site is None:
+            raise StepFailed(f"the site {target.key} is no longer in the inventory")
+        if target.kind is TargetKind.PLATFORM and platform is None:
+            raise StepFailed(f"the platform {target.key} is no longer in the inventory")
+        if target.kind is TargetKind.SERVER and server is None:
+            raise StepFailed(f"the server {target.key} is no longer in the inventory")
         return server, platform, site
 
     # -- the run ---------------------------------------------------------------------
@@ -526,6 +529,10 @@ async def _clean_remote(ctx: TaskContext) -> None:
 
     assert ctx.transport is not None and ctx.run_dir is not None
     await remote.clean(ctx.transport, ctx.run_dir, sudo=ctx.kind.sudo)
+
+
+def _nothing(_result: object) -> None:
+    return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -24,14 +24,12 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import aiosqlite
 
 from cockpit.backends.transport import Transport
 from cockpit.config import Config
+from cockpit.engine.ends import Claimed, EndGroup
 from cockpit.engine.logs import LogWriter
 from cockpit.engine.model import StepRecord, StepState, Task, TaskState
 from cockpit.engine.recipes import Registry
@@ -78,107 +76,6 @@ class _Running:
     handle: asyncio.Task[TaskState | None]
 
 
-_Body = Callable[[aiosqlite.Connection], Awaitable[Any]]
-
-
-@dataclass
-class _Pending:
-    body: _Body
-    committed: Callable[[Any], None]
-    done: asyncio.Future[Any]
-
-
-class EndGroup:
-    """Writes the ends of the tasks that finish at about the same moment in one
-    transaction (group commit), with the pending log lines first.
-
-    The store takes one writer at a time: a transaction per ending task makes the
-    tasks queue for the write lock, one BEGIN, COMMIT and fsync each. Here the ends
-    queued while a transaction runs all go into the next one, and their statements are
-    sent together (see :meth:`_write`). A body that fails takes
-    its group down; each of that group's bodies is then tried again alone, so only the
-    failing one fails. ``committed`` runs as soon as its transaction commits, even if
-    the task that asked was cancelled meanwhile.
-    """
-
-    def __init__(self, db: Database, logs: LogWriter) -> None:
-        self.db = db
-        self.logs = logs
-        self._queue: list[_Pending] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self.transactions = 0
-
-    async def commit(self, body: _Body, committed: Callable[[Any], None]) -> Any:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(body, committed, done))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="task-ends")
-        # shielded: a task cancelled while its end waits still has its end written
-        return await asyncio.shield(done)
-
-    async def _drain(self) -> None:
-        while self._queue:
-            group, self._queue = self._queue, []
-            try:
-                try:
-                    results = await self._write(group)
-                except Exception as exc:
-                    if len(group) == 1:
-                        self._settle(group[0], exc=exc)
-                    else:  # find the one that fails: each alone
-                        for item in group:
-                            await self._alone(item)
-                    continue
-            except BaseException:
-                for item in group:
-                    item.done.cancel()
-                raise
-            for item, result in zip(group, results, strict=True):
-                self._settle(item, result)
-
-    async def _write(self, group: list[_Pending]) -> list[Any]:
-        async with self.db.write() as conn:
-            await self.logs.write_pending(conn)
-            # The bodies run together: their statements reach the connection's thread
-            # side by side instead of one event-loop round trip after another. Each
-            # body's own statements stay in order; those of different tasks touch
-            # different rows (and claims are atomic statements).
-            results = await asyncio.gather(
-                *(item.body(conn) for item in group), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-        self.transactions += 1
-        return results
-
-    async def _alone(self, item: _Pending) -> None:
-        try:
-            [result] = await self._write([item])
-        except Exception as exc:
-            self._settle(item, exc=exc)
-        else:
-            self._settle(item, result)
-
-    @staticmethod
-    def _settle(item: _Pending, result: Any = None, *, exc: Exception | None = None) -> None:
-        if exc is not None:
-            if not item.done.done():
-                item.done.set_exception(exc)
-            return
-        try:
-            item.committed(result)
-        except Exception:
-            log.exception("after a task's end was written")
-        if not item.done.done():
-            item.done.set_result(result)
-
-    async def close(self) -> None:
-        """Wait until every end handed in is written."""
-        while self._drainer is not None and not self._drainer.done():
-            await asyncio.wait([self._drainer])
-
-
 class Worker:
     def __init__(
         self,
@@ -200,7 +97,9 @@ class Worker:
         #: this host found in the store is dead, its tasks recoverable at once.
         self.holds_host_lock = holds_host_lock
         self.logs = LogWriter(db)
-        self.ends = EndGroup(db, self.logs)
+        #: Writes the ends of tasks, their journals and the claims of new tasks in
+        #: shared transactions (this worker is its claimer).
+        self.ends = EndGroup(db, self.logs, claimer=self)
         self._factory = transport_factory or default_transport_factory(config)
         self._transports: dict[str, Transport] = {}
         self._retired: list[Transport] = []
@@ -262,30 +161,46 @@ class Worker:
             await self._shutdown(loops)
 
     async def _claim(self) -> int:
-        rows: list[task_queries.Row] = []
+        """Claim what the global limit allows (with the next group of task ends)."""
         try:
-            async with self.db.write() as conn:
-                # Counted under the write lock: a task ending meanwhile may have claimed
-                # its successor in its own transaction (see _claim_next).
-                free = self.options.global_limit - self._slots
-                if free > 0:
-                    rows = await task_queries.claim(
-                        conn,
-                        self.id,
-                        lease=self.options.lease,
-                        per_server=self.options.per_server,
-                        limit=free,
-                    )
+            return await self.ends.claim()
         except Exception as exc:
             log.warning("claiming tasks failed (will retry): %s", exc)
             await asyncio.sleep(self.options.poll)
             return 0
-        for row in rows:
-            self._spawn(Task.from_row(row))
-        self.claimed += len(rows)
-        return len(rows)
 
-    def _spawn(self, task: Task, resume: list[StepRecord] | None = None) -> None:
+    # -- the claimer of the group of ends (see cockpit.engine.ends) ---------------------
+
+    @property
+    def worker_id(self) -> str:
+        return self.id
+
+    @property
+    def lease(self) -> float:
+        return self.options.lease
+
+    @property
+    def per_server(self) -> int:
+        return self.options.per_server
+
+    def claim_room(self) -> int | None:
+        """Free slots under the global limit (asked with the writer held, so no claim
+        or end races it); None once the worker stops."""
+        if self._stop.is_set():
+            return None
+        return self.options.global_limit - self._slots
+
+    def start_claimed(self, tasks: Sequence[Claimed]) -> None:
+        for claim in tasks:
+            self._spawn(Task.from_row(claim.row), target=claim.target)
+        self.claimed += len(tasks)
+
+    def _spawn(
+        self,
+        task: Task,
+        resume: list[StepRecord] | None = None,
+        target: task_queries.Resolved | Exception | None = None,
+    ) -> None:
         run = TaskRun(
             task,
             worker=self.id,
@@ -296,9 +211,9 @@ class Worker:
             transport_for=self.transport_for,
             options=self.options.run,
             resume=resume,
-            claim_next=self._claim_next,
             on_handoff=self._handoff,
             commit=self.ends.commit,
+            target=target,
         )
         handle = asyncio.create_task(self._guarded(run), name=f"task-{task.id}")
         self._running[task.id] = _Running(run, handle)
@@ -325,24 +240,12 @@ class Worker:
                 del self._running[run.task.id]
             self._wake.set()
 
-    def _handoff(self, run: TaskRun, rows: list[task_queries.Row]) -> None:
-        """A task that ended claimed its successor: it gets the ending task's slot."""
+    def _handoff(self, run: TaskRun) -> None:
+        """A task's end is committed: its slot is free (for the tasks its transaction
+        claimed, which start right after)."""
         if not run.slot_released:
             run.slot_released = True
             self._slots -= 1
-        for row in rows:
-            self._spawn(Task.from_row(row))
-
-    async def _claim_next(self, conn: aiosqlite.Connection) -> list[task_queries.Row]:
-        """Inside an ending task's transaction: claim the task that takes its slot."""
-        # This task's slot passes to the one claimed here.
-        if self._stop.is_set() or self._slots > self.options.global_limit:
-            return []
-        rows = await task_queries.claim(
-            conn, self.id, lease=self.options.lease, per_server=self.options.per_server, limit=1
-        )
-        self.claimed += len(rows)
-        return rows
 
     async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
         if self._running:

@@ -96,6 +96,35 @@ async def test_a_batch_runs_to_success_with_step_lines_in_the_log(env: Env) -> N
     assert [s.state for s in await env.engine.steps(task.id)] == [StepState.SUCCEEDED]
 
 
+async def test_the_journal_keeps_when_an_idempotent_step_ran(env: Env) -> None:
+    """An idempotent task's journal is written with its end, with the times it happened."""
+    batch = await env.engine.queue("test.inline-sleep", env.sites[:1], {"seconds": 0.5})
+    async with worker(env):
+        [task] = await env.engine.wait(batch.task_ids, timeout=30)
+    assert task.state is TaskState.SUCCEEDED, task.result
+    [step] = await env.engine.steps(task.id)
+    assert step.state is StepState.SUCCEEDED and step.finished_at is not None
+    assert task.started_at is not None and task.finished_at is not None
+    assert task.started_at - 0.05 <= step.started_at
+    assert step.finished_at <= task.finished_at + 0.05
+    assert step.finished_at - step.started_at >= 0.45
+
+
+async def test_a_target_gone_from_the_inventory_fails_its_task(env: Env) -> None:
+    """The target is read when the task is claimed: a site deleted after queueing ends
+    its task failed with the reason; the others run."""
+    from cockpit.store import sites as site_queries
+
+    batch = await env.engine.queue("test.echo", env.sites[:2])
+    async with env.db.write() as conn:
+        await site_queries.delete_many(conn, [env.sites[0]])
+    async with worker(env):
+        gone, kept = await env.engine.wait(batch.task_ids, timeout=30)
+    assert gone.state is TaskState.FAILED
+    assert gone.result == f"the site {env.sites[0]} is no longer in the inventory"
+    assert kept.state is TaskState.SUCCEEDED, kept.result
+
+
 async def test_a_failed_step_rolls_back_the_earlier_ones_in_reverse(env: Env) -> None:
     site = env.sites[0]
     batch = await env.engine.queue("test.recipe", [site], {"fail_at": "third"})
@@ -390,10 +419,10 @@ async def test_a_detached_rollback_runs_its_own_command(env: Env) -> None:
 
 
 def _ender(task_id: int, *, fail: bool = False):  # type: ignore[no-untyped-def]
-    async def body(conn) -> int:  # type: ignore[no-untyped-def]
-        await conn.execute("UPDATE tasks SET result = 'ended' WHERE id = ?", (task_id,))
+    def body(conn) -> int:  # type: ignore[no-untyped-def]
+        conn.execute("UPDATE tasks SET result = 'ended' WHERE id = ?", (task_id,))
         if fail:
-            await conn.execute("INSERT INTO no_such_table VALUES (1)")
+            conn.execute("INSERT INTO no_such_table VALUES (1)")
         return task_id
 
     return body
@@ -404,6 +433,8 @@ async def _results(env: Env) -> dict[int, str]:
 
 
 async def test_task_ends_share_a_transaction_and_a_failing_one_fails_alone(env: Env) -> None:
+    """A failing end is rolled back to its own savepoint: the others of its group
+    commit in the same transaction, and the failing one changes nothing."""
     from cockpit.engine.logs import LogWriter
     from cockpit.engine.worker import EndGroup
 
@@ -425,7 +456,7 @@ async def test_task_ends_share_a_transaction_and_a_failing_one_fails_alone(env: 
     assert sorted(committed) == [more[0], *more[2:]]
     results = await _results(env)
     assert [results[i] for i in more] == ["ended", "", "ended", "ended"]
-    assert group.transactions == 1 + 3  # the first group; after the failed one, each alone
+    assert group.transactions == 2  # one per group, the failing end's included
 
 
 async def test_a_task_end_is_written_even_if_its_task_is_cancelled_meanwhile(env: Env) -> None:
