@@ -113,6 +113,10 @@ class EndGroup:
         # shielded: a task cancelled while its end waits still has its end written
         return await asyncio.shield(done)
 
+    async def flush(self) -> None:
+        """Write the pending log lines with the next group."""
+        await self.commit(None, _nothing)
+
     async def claim(self) -> int:
         """Claim what the free slots allow, with the next group; how many were claimed."""
         claimed: int = await self.commit(None, _nothing, claims=True)

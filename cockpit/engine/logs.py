@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
 from cockpit.engine.model import LogStream
@@ -83,6 +83,9 @@ class LogWriter:
         #: How many batches of lines were written (each in a transaction shared with
         #: nothing else, or riding along with a task's end).
         self.batches = 0
+        #: Writes the pending lines in a transaction shared with other writes (a
+        #: worker's group of task ends); None: a transaction of their own.
+        self.via: Callable[[], Awaitable[object]] | None = None
 
     async def open(self, task_id: int) -> TaskLog:
         """The log of a task, numbered on from the lines it already has (a resumed task)."""
@@ -102,6 +105,9 @@ class LogWriter:
     async def flush(self) -> None:
         async with self._lock:
             if not self._pending:
+                return
+            if self.via is not None:
+                await self.via()
                 return
             async with self.db.writer_turn() as turn:
                 # Taken once the writer is ours, not before: a task's final state is

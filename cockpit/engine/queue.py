@@ -319,8 +319,7 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         pending = list(task_ids)
         while pending:
-            found = await self.db.read_sync(partial(task_queries.states_sync, ids=pending))
-            pending = [i for i in pending if i in found and not TaskState(found[i]).final]
+            pending = await self.db.read_sync(partial(task_queries.unfinished_sync, ids=pending))
             if not pending:
                 break
             if deadline is not None and time.monotonic() > deadline:

@@ -100,6 +100,7 @@ class Worker:
         #: Writes the ends of tasks, their journals and the claims of new tasks in
         #: shared transactions (this worker is its claimer).
         self.ends = EndGroup(db, self.logs, claimer=self)
+        self.logs.via = self.ends.flush  # lines between ends ride along with the next one
         self._factory = transport_factory or default_transport_factory(config)
         self._transports: dict[str, Transport] = {}
         self._retired: list[Transport] = []

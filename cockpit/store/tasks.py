@@ -352,6 +352,18 @@ def states_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     return out
 
 
+def unfinished_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
+    """Those of ``ids`` that are tasks not yet in a final state, in the order given."""
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        finals = ",".join("?" * len(FINAL_STATES))
+        sql = f"SELECT id FROM tasks WHERE id IN ({marks}) AND state NOT IN ({finals})"
+        found.update(int(r[0]) for r in raw.execute(sql, (*chunk, *FINAL_STATES)))
+    return [i for i in ids if i in found]
+
+
 def get_many_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Row]:
     """The rows of the tasks among ``ids`` that exist, by id."""
     out: dict[int, Row] = {}
