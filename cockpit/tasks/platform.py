@@ -25,9 +25,9 @@ from cockpit.store import servers as server_queries
 from cockpit.store import sites as site_queries
 from cockpit.store.sites import SiteFilter
 
-__all__ = ["KINDS", "count_sites"]
+__all__ = ["KINDS", "count_sites", "install_codebase", "install_undo", "record_release"]
 
-_PLUGIN: Final = "platform_plugin"
+PLUGIN: Final = "platform_plugin"
 
 #: Args: root, the dir it must be below (the server's root or the platform root's parent).
 _REMOVE: Final = r"""
@@ -58,10 +58,10 @@ def _platform(ctx: TaskContext) -> Platform:
 
 
 def _plugin(ctx: TaskContext) -> PlatformPlugin:
-    plugin = ctx.state.get(_PLUGIN)
+    plugin = ctx.state.get(PLUGIN)
     if not isinstance(plugin, PlatformPlugin):
         plugin = plugin_for(_platform(ctx))
-        ctx.state[_PLUGIN] = plugin
+        ctx.state[PLUGIN] = plugin
     return plugin
 
 
@@ -83,7 +83,9 @@ async def _save(ctx: TaskContext, platform: Platform) -> None:
 # -- install ---------------------------------------------------------------------------
 
 
-async def _install_codebase(ctx: TaskContext) -> None:
+async def install_codebase(ctx: TaskContext) -> None:
+    """Put the codebase at the platform's root from ``ctx.args["source"]`` (undone by
+    :func:`install_undo` when it made the root); ``site.install`` runs it too."""
     plugin = _plugin(ctx)
     assert ctx.transport is not None
     existed = (
@@ -103,14 +105,15 @@ async def _install_codebase(ctx: TaskContext) -> None:
     ctx.log(f"codebase in {plugin.root}")
 
 
-async def _install_undo(ctx: TaskContext) -> None:
+async def install_undo(ctx: TaskContext) -> None:
     if ctx.state.get("root_created"):
         plugin = _plugin(ctx)
         assert ctx.transport is not None
         await run_step(ctx.transport, "remove the codebase", _REMOVE, [plugin.root], sudo=True)
 
 
-async def _release(ctx: TaskContext) -> None:
+async def record_release(ctx: TaskContext, *, summary: bool = True) -> None:
+    """Detect the codebase's release and record it in the store when it changed."""
     plugin = _plugin(ctx)
     assert ctx.transport is not None
     release = await plugin.detect_release(ctx.transport)
@@ -118,7 +121,8 @@ async def _release(ctx: TaskContext) -> None:
     if release and release != platform.release:
         await _save(ctx, dataclasses.replace(platform, release=release))
         ctx.log(f"release {release} (was {platform.release or 'unknown'})")
-    ctx.summary(f"{platform.name}: {plugin.type} {release or ''}".rstrip())
+    if summary:
+        ctx.summary(f"{platform.name}: {plugin.type} {release or ''}".rstrip())
 
 
 def _install_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +218,8 @@ PLATFORM_INSTALL: Final = TaskKind(
     idempotent=False,
     description="Put the codebase at the platform's root (args: source) and detect its release",
     steps=(
-        Step("codebase", _install_codebase, _install_undo),
-        Step("release", _release),
+        Step("codebase", install_codebase, install_undo),
+        Step("release", record_release),
     ),
     max_attempts=1,
     check_args=_install_args,

@@ -9,20 +9,24 @@ steps share it through ``ctx.state``.
 ``site.install`` (each step undoes itself when a later one fails, in reverse):
 
 1. ``check``: the names, the platform (not locked), the services, the database engine;
-2. ``unix user``: ``s_<domain>`` (a system user, its home the site dir), created or,
+   a missing codebase is refused unless ``source`` is given and the platform type is
+   single-site (WordPress, static, php);
+2. ``platform codebase`` (only then): the platform's codebase from ``source``, as
+   ``platform.install`` puts it (removed again if a later step fails);
+3. ``unix user``: ``s_<domain>`` (a system user, its home the site dir), created or,
    when it exists, proved ours by its comment;
-3. ``directories``: the site dir (0750 user:web group), private (2750), tmp (0700);
-4. ``codebase``: the docroot filled from the platform's codebase, the platform's own
+4. ``directories``: the site dir (0750 user:web group), private (2750), tmp (0700);
+5. ``codebase``: the docroot filled from the platform's codebase, the platform's own
    dirs (uploads…);
-5. ``database``: a database and a user with privileges on it only (password in the
+6. ``database``: a database and a user with privileges on it only (password in the
    secrets store);
-6. ``settings``: the platform's config files (credentials; 0640 user:web group);
-7. ``php pool``: the site's php-fpm pool, running as its user, confined to its dirs;
-8. ``application``: the platform's installer (WordPress, drush), as the site user;
-9. ``certificate`` (HTTPS on or required);
-10. ``vhost``: aliases, redirection, HTTPS mode; config test, reload, probe;
-11. ``health``: the platform's health answer, through the web server on loopback;
-12. ``record``: the site's record on the server (``<root>/run/sites/<domain>.json``).
+7. ``settings``: the platform's config files (credentials; 0640 user:web group);
+8. ``php pool``: the site's php-fpm pool, running as its user, confined to its dirs;
+9. ``application``: the platform's installer (WordPress, drush), as the site user;
+10. ``certificate`` (HTTPS on or required);
+11. ``vhost``: aliases, redirection, HTTPS mode; config test, reload, probe;
+12. ``health``: the platform's health answer, through the web server on loopback;
+13. ``record``: the site's record on the server (``<root>/run/sites/<domain>.json``).
 
 ``site.verify`` re-renders and converges each piece and logs what it changed as a diff
 (credentials redacted). ``site.disable`` serves the disabled page (503) in place of the
@@ -79,12 +83,14 @@ from cockpit.model import (
     validate_domain,
     validate_email,
     validate_name,
+    validate_path,
 )
 from cockpit.store import clients as client_queries
 from cockpit.store import platforms as platform_queries
 from cockpit.store import servers as server_queries
 from cockpit.store import sites as site_queries
 from cockpit.store.sites import RefIds
+from cockpit.tasks import platform as platform_tasks
 
 __all__ = [
     "KINDS",
@@ -572,11 +578,21 @@ async def _check(ctx: TaskContext) -> None:
         raise StepFailed(f"{site.domain} is marked deleted; add it again to install it")
     if env.platform.locked and env.record is None:
         raise StepFailed(f"the platform {env.platform.name} is locked: it takes no new sites")
+    ctx.state["platform_install"] = False
     if not await _exists(env.transport, env.platform.root):
-        raise StepFailed(
-            f"the codebase of {env.platform.name} ({env.platform.root}) is missing: "
-            "run platform.install first"
-        )
+        if "source" not in ctx.args:
+            raise StepFailed(
+                f"the codebase of {env.platform.name} ({env.platform.root}) is missing: "
+                "run platform.install first"
+                + (", or give site.install a source" if env.plugin.single_site else "")
+            )
+        if not env.plugin.single_site:
+            raise StepFailed(
+                f"the codebase of {env.platform.name} ({env.platform.root}) is missing, and a "
+                f"{env.plugin.type} platform holds many sites: run platform.install first"
+            )
+        ctx.state["platform_install"] = True
+        ctx.log(f"the codebase of {env.platform.name} is missing: installing it first")
     if env.record is not None and env.record.platform != env.platform.name:
         raise StepFailed(
             f"{site.domain} is installed on the platform {env.record.platform} of this server; "
@@ -606,6 +622,23 @@ async def _check(ctx: TaskContext) -> None:
             else "none"
         )
     )
+
+
+async def _platform_codebase(ctx: TaskContext) -> None:
+    """A single-site platform's codebase, when missing, from the ``source`` arg (the
+    platform and its site made in one step); removed again if a later step fails."""
+    if not ctx.state.get("platform_install"):
+        ctx.log("the platform's codebase is there")
+        return
+    env = await site_env(ctx)
+    ctx.state[platform_tasks.PLUGIN] = env.plugin
+    await platform_tasks.install_codebase(ctx)
+    await platform_tasks.record_release(ctx, summary=False)
+
+
+async def _platform_codebase_undo(ctx: TaskContext) -> None:
+    if ctx.state.get("platform_install"):
+        await platform_tasks.install_undo(ctx)
 
 
 async def _user(ctx: TaskContext) -> None:
@@ -995,6 +1028,7 @@ async def _check_undo(ctx: TaskContext) -> None:
 
 INSTALL_STEPS: Final = (
     Step("check", _check, _check_undo),
+    Step("platform codebase", _platform_codebase, _platform_codebase_undo),
     Step("unix user", _user, _user_undo),
     Step("directories", _dirs, _dirs_undo),
     Step("codebase", _codebase, _codebase_undo),
@@ -1010,7 +1044,7 @@ INSTALL_STEPS: Final = (
 
 
 def _install_args(args: dict[str, Any]) -> dict[str, Any]:
-    allowed = {"db_engine", "title", "admin_user", "admin_email", "skip_probe"}
+    allowed = {"db_engine", "title", "admin_user", "admin_email", "skip_probe", "source"}
     unknown = sorted(set(args) - allowed)
     if unknown:
         raise ValidationError(f"args.{unknown[0]}", f"unknown; valid: {', '.join(sorted(allowed))}")
@@ -1021,6 +1055,8 @@ def _install_args(args: dict[str, Any]) -> dict[str, Any]:
         args["admin_email"] = validate_email(args["admin_email"], "args.admin_email")
     if "title" in args or "admin_user" in args:
         InstallOptions(title=args.get("title", "site"), admin_user=args.get("admin_user", "admin"))
+    if "source" in args:
+        args["source"] = validate_path(args["source"], "args.source")
     if "skip_probe" in args and not isinstance(args["skip_probe"], bool):
         raise ValidationError("args.skip_probe", "must be true or false", args["skip_probe"])
     return args

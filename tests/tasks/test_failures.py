@@ -203,3 +203,26 @@ async def test_a_full_disk_leaves_no_residue(bed: SiteBed, tmp_path: Path) -> No
             # the neighbour goes before the file system does
             task = await cp.run("site.delete", neighbour, {"force": True, "skip_backup": True})
             assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+
+
+async def test_a_failed_one_step_install_removes_the_platform_codebase_too(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """site.install with a source made the WordPress codebase: a failing vhost takes it
+    away again with the rest of the site."""
+    host = bed.b
+    domain = bed.domain("one")
+    root = f"{host.root}/platforms/wp-{secrets.token_hex(3)}"
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()], [Platform("wpx", host.name, "wordpress", root)], [Site(domain, "wpx")]
+        )
+        _broken_nginx_template()
+        task = await cp.run("site.install", domain, {"source": "/usr/share/wordpress"})
+        log = await cp.log_text(task)
+        assert task.state is TaskState.FAILED, log
+        assert "failed at step vhost" in task.result
+        assert "rollback of platform codebase: done" in log
+        assert not Path(root).exists()
+        assert not list(Path(root).parent.glob(".cockpit-codebase.*"))
+        _assert_no_residue(host, domain)

@@ -97,6 +97,49 @@ async def test_platform_install_from_a_tarball(bed: SiteBed, tmp_path: Path) -> 
     bad.unlink()
 
 
+async def test_a_single_site_platform_and_its_site_in_one_step(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """site.install with a source installs a missing WordPress codebase first; a
+    multi-site platform (Drupal) and a missing source are refused, nothing made."""
+    host = bed.a
+    domain, other = bed.domain("one"), bed.domain("dr")
+    wp_root = f"{host.root}/platforms/wp1-{domain.split('.')[0]}"
+    d_root = f"{host.root}/platforms/d1-{domain.split('.')[0]}"
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [
+                Platform("wp1", host.name, "wordpress", wp_root),
+                Platform("d1", host.name, "drupal", d_root),
+            ],
+            [Site(domain, "wp1"), Site(other, "d1")],
+        )
+        refused = await cp.run("site.install", domain)
+        assert refused.state is TaskState.FAILED
+        assert "run platform.install first, or give site.install a source" in refused.result
+        refused = await cp.run("site.install", other, {"source": "/usr/share/wordpress"})
+        assert refused.state is TaskState.FAILED and "holds many sites" in refused.result
+        assert not Path(d_root).exists() and not host.site_dir(other).exists()
+
+        task = await cp.run("site.install", domain, {"source": "/usr/share/wordpress"})
+        log = await cp.log_text(task)
+        assert task.state is TaskState.SUCCEEDED, log
+        assert "the codebase of wp1 is missing: installing it first" in log
+        assert task.result == f"installed {domain} (wordpress, mysql)"
+        assert Path(wp_root, "wp-login.php").exists()
+        assert (await cp.platform("wp1")).release == "6.1.9"  # type: ignore[union-attr]
+        response = await host.aget(domain, "/wp-login.php")
+        assert response.status == 200 and 'id="loginform"' in response.text
+        # again: the codebase is there, nothing is made twice
+        again = await cp.run("site.install", domain, {"source": "/usr/share/wordpress"})
+        assert again.state is TaskState.SUCCEEDED, await cp.log_text(again)
+        assert "the platform's codebase is there" in await cp.log_text(again)
+        gone = await cp.run("site.delete", domain, {"force": True, "skip_backup": True})
+        assert gone.state is TaskState.SUCCEEDED, await cp.log_text(gone)
+        assert (await cp.run("platform.delete", "wp1")).state is TaskState.SUCCEEDED
+
+
 HOSTILE = [
     "a.example; touch /tmp/pwned",
     "$(reboot).example",

@@ -65,7 +65,7 @@ async def test_static_site_install_verify_disable_enable_delete(
         )
         await _ok(cp, "platform.install", "static1")
         log = await _ok(cp, "site.install", domain)
-        assert "step 12/12 record: succeeded" in log
+        assert "step 13/13 record: succeeded" in log
 
         # served, under its alias too, by the real nginx, with the placeholder page
         response = await host.aget(domain)

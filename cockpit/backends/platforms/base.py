@@ -240,6 +240,10 @@ class PlatformPlugin(abc.ABC):
     supports_login_reset: ClassVar[bool] = False
     #: Whether installing a site runs the application's own installer.
     has_installer: ClassVar[bool] = False
+    #: Whether each site has its own copy of the codebase (WordPress, static, php), so a
+    #: site and its platform can be made in one step (``site.install`` with a source);
+    #: False for a codebase that holds many sites itself (Drupal's multi-site).
+    single_site: ClassVar[bool] = True
 
     def __init__(self, platform: Platform) -> None:
         if platform.type.value != self.type:

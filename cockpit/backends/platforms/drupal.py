@@ -81,6 +81,7 @@ class DrupalPlatform(PlatformPlugin):
     db_required: ClassVar[bool] = True
     supports_login_reset: ClassVar[bool] = True
     has_installer: ClassVar[bool] = True
+    single_site: ClassVar[bool] = False
     profile: ClassVar[str] = "standard"
 
     def site_subdir(self, domain: str) -> str:
