@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -283,11 +283,15 @@ class Cockpit:
 
     # -- statistics and on-call status (cockpit.status) ----------------------------------
 
-    async def status(self, *, since: float | None = None) -> StatusReport:
-        """The fleet's on-call status from the store (no connection to any server)."""
+    async def status(
+        self, *, since: float | None = None, timed_out: Mapping[str, str] | None = None
+    ) -> StatusReport:
+        """The fleet's on-call status from the store (no connection to any server);
+        ``timed_out``: the servers a refresh could not finish with, and why (each
+        becomes an UNKNOWN problem)."""
         from cockpit.status.evaluate import evaluate
 
-        return await evaluate(self.db, self.config, since=since)
+        return await evaluate(self.db, self.config, since=since, timed_out=timed_out)
 
     async def refresh_stats(self, *, timeout: float = 30.0) -> list[CollectReport]:
         """Collect every server's statistics now (site probes and access logs included),

@@ -80,6 +80,10 @@ def _render(report: Report, fmt: str, limit: int | None) -> str:
 
 
 def _refresh_note(reports: list[Any]) -> str:
+    late = [r for r in reports if r.timed_out]
+    if late:
+        names = ", ".join(r.server for r in late[:5]) + (" …" if len(late) > 5 else "")
+        return f"collected {len(reports) - len(late)} servers; timed out on {len(late)}: {names}"
     missing = [r for r in reports if r.reachable is not True]
     if not missing:
         return f"collected {len(reports)} servers"
@@ -146,9 +150,12 @@ def status(
 
     async def once(cockpit: Cockpit) -> tuple[Report, str]:
         note = ""
+        timed_out: dict[str, str] = {}
         if refresh:
-            note = _refresh_note(await cockpit.refresh_stats(timeout=timeout))
-        return await cockpit.status(since=since_at), note
+            reports = await cockpit.refresh_stats(timeout=timeout)
+            note = _refresh_note(reports)
+            timed_out = {r.server: r.error for r in reports if r.timed_out}
+        return await cockpit.status(since=since_at, timed_out=timed_out), note
 
     async def body(cockpit: Cockpit) -> int:
         if watch is None:

@@ -9,6 +9,8 @@ the config):
 ==========================  ========================================================
 ``server.unreachable``      the last collection could not reach the server: CRITICAL
 ``server.stale``            no collection for ``stale_minutes`` (or never): UNKNOWN
+``server.timeout``          ``--refresh`` got no answer from the server in time:
+                            UNKNOWN (CRITICAL stays with ``server.unreachable``)
 ``service.down``            a web server, database or php-fpm (on a server with PHP
                             platforms) not running: CRITICAL
 ``service.config``          a web server's config test fails: WARNING
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -185,7 +187,11 @@ def _level(value: float, warn: float, crit: float) -> State:
 
 
 def _servers(
-    rows: list[q.ServerNow], php_servers: set[str], s: StatusSettings, now: float
+    rows: list[q.ServerNow],
+    php_servers: set[str],
+    s: StatusSettings,
+    now: float,
+    timed_out: Mapping[str, str],
 ) -> tuple[list[Problem], list[ServerLine]]:
     problems: list[Problem] = []
     lines: list[ServerLine] = []
@@ -230,6 +236,23 @@ def _servers(
                     row.name,
                     value=round(age, 1),
                     threshold=s.stale_minutes,
+                    since=row.collected_at,
+                )
+            )
+        if row.name in timed_out and row.reachable is not False:
+            shown = (
+                f"; the statistics shown are from {_iso(row.collected_at)}"
+                if row.collected_at is not None
+                else ""
+            )
+            mine.append(
+                Problem(
+                    State.UNKNOWN,
+                    "server.timeout",
+                    "server",
+                    row.name,
+                    f"the refresh timed out: {sanitize_line(timed_out[row.name])}{shown}",
+                    row.name,
                     since=row.collected_at,
                 )
             )
@@ -567,9 +590,17 @@ def _quotas(
 
 
 async def evaluate(
-    db: Database, config: Config, *, since: float | None = None, now: float | None = None
+    db: Database,
+    config: Config,
+    *,
+    since: float | None = None,
+    now: float | None = None,
+    timed_out: Mapping[str, str] | None = None,
 ) -> Report:
-    """The fleet's status from the store (no connection to any server)."""
+    """The fleet's status from the store (no connection to any server).
+
+    ``timed_out`` names the servers a refresh just before could not finish with (and
+    why): what the store holds of them is older than asked for, so each is UNKNOWN."""
     started = time.perf_counter()
     moment = time.time() if now is None else now
     s = config.status
@@ -583,7 +614,7 @@ async def evaluate(
         site_quotas = await q.site_quotas(conn)
         client_quotas = await q.client_quotas(conn)
         failed = await q.failed_tasks(conn, since=since_at)
-    problems, server_lines = _servers(server_rows, php_servers, s, moment)
+    problems, server_lines = _servers(server_rows, php_servers, s, moment, timed_out or {})
     full = {p.subject for p in problems if p.check == "disk.full" and p.state is State.CRITICAL}
     unreachable = {p.subject for p in problems if p.check == "server.unreachable"}
     problems += _trends([t for t in trends if t.server not in unreachable], s, full)

@@ -71,8 +71,12 @@ class CollectReport:
     traffic_samples: int = 0
     unattributed: int = 0
     notes: list[str] = field(default_factory=list)
+    #: the collection was still running when the timeout ended it: nothing it read counts
+    timed_out: bool = False
 
     def summary(self) -> str:
+        if self.timed_out:
+            return f"timed out: {self.error}"
         if self.reachable is False:
             return f"unreachable: {self.error}"
         parts = []
@@ -471,6 +475,8 @@ async def collect_many(
     for server in servers:
         report = reports.get(server.name)
         if report is None:
-            report = CollectReport(server.name, error=f"no answer within {timeout:g} s")
+            report = CollectReport(
+                server.name, error=f"no answer within {timeout:g} s", timed_out=True
+            )
         out.append(report)
     return out

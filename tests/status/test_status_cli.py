@@ -180,3 +180,52 @@ async def test_refresh_collects_first(tmp_path: Path) -> None:
     assert server["collected_at"] is not None and server["cpus"] == os.cpu_count()
     assert "server.stale" not in {p["check"] for p in document["problems"]}
     assert after.returncode == document["exit_code"]
+
+
+async def test_a_refresh_that_times_out_is_unknown_not_ok(tmp_path: Path) -> None:
+    """A good collection is on record, then the server stops answering: a listener that
+    accepts and never speaks. --refresh must not present the old statistics as OK."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_hang(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+
+    listener = await asyncio.start_server(accept_and_hang, "127.0.0.61", 0)
+    port = listener.sockets[0].getsockname()[1]
+    db = await fleet_store(tmp_path / "c.db", servers=1)
+    try:
+        await all_healthy(db, at=time.time())
+    finally:
+        await db.close()
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "c.db")
+    con.execute("UPDATE servers SET address = '127.0.0.61', port = ? WHERE name = 'web1'", (port,))
+    con.commit()
+    con.close()
+    store = tmp_path / "c.db"
+    try:
+        assert (await asyncio.to_thread(cockpit, store, "status")).returncode == 0
+        started = time.monotonic()
+        done = await asyncio.to_thread(cockpit, store, "status", "--refresh", "--timeout", "3")
+        took = time.monotonic() - started
+        as_json = await asyncio.to_thread(
+            cockpit, store, "status", "--json", "--refresh", "--timeout", "3"
+        )
+    finally:
+        listener.close()
+        for writer in silent:
+            writer.close()
+        await listener.wait_closed()
+    assert silent, "the refresh never connected to the listener"
+    assert took < 30
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith("COCKPIT UNKNOWN - "), done.stdout
+    assert "server.timeout" in done.stdout and "no answer within 3 s" in done.stdout
+    assert "timed out on 1: web1" in done.stderr
+    document = json.loads(as_json.stdout)
+    jsonschema.validate(document, output.schema(), format_checker=jsonschema.FormatChecker())
+    [problem] = [p for p in document["problems"] if p["check"] == "server.timeout"]
+    assert problem["state"] == "UNKNOWN" and problem["subject"] == "web1"
+    assert "the statistics shown are from" in problem["reason"]
+    assert as_json.returncode == document["exit_code"] == 3
