@@ -16,8 +16,10 @@ the config):
 ``service.config``          a web server's config test fails: WARNING
 ``server.reboot``           a reboot is pending: WARNING
 ``server.clock``            the clock is off by more than ``clock_warn_ms``/``_crit_ms``
-``disk.full``               a mount (space or inodes) over ``disk_warn_percent`` /
+``disk.full``               a mount's space over ``disk_warn_percent`` /
                             ``disk_crit_percent``
+``disk.inodes``             a mount's inodes over the same thresholds (a check of its
+                            own: one series per check and subject in Prometheus)
 ``disk.filling``            a mount full within ``disk_full_warn_days`` / ``_crit_days``
                             at the rate of a least-squares fit over the last 7 days
 ``site.probe``              a site answers 5xx or not at all: CRITICAL
@@ -342,7 +344,7 @@ def _servers(
                         mine.append(
                             Problem(
                                 level,
-                                "disk.full",
+                                "disk.inodes",
                                 "mount",
                                 f"{row.name}:{mount}",
                                 f"{mount} has used {inodes:.1f} % of its inodes",

@@ -255,7 +255,7 @@ CASES: list[tuple[str, Setup, str | None, State]] = [
     ("clock 45 s off", clock_crit, "server.clock", State.CRITICAL),
     ("disk 92 %", disk_warn, "disk.full", State.WARNING),
     ("disk 99 %", disk_crit, "disk.full", State.CRITICAL),
-    ("inodes 97.5 %", inodes_crit, "disk.full", State.CRITICAL),
+    ("inodes 97.5 %", inodes_crit, "disk.inodes", State.CRITICAL),
     ("disk full in 2.5 days", disk_filling, "disk.filling", State.WARNING),
     ("disk shrinking", disk_shrinking, None, State.OK),
     ("site answers 500", probe_500, "site.probe", State.CRITICAL),

@@ -12,7 +12,17 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from statuskit import NOW, all_healthy, config, fleet_store, healthy
-from test_evaluate import cert_crit, disk_filling, probe_no_answer, site_bandwidth_warn, task_failed
+from test_evaluate import (
+    _disk,
+    cert_crit,
+    cert_unreadable,
+    config_failing,
+    disk_filling,
+    probe_500,
+    probe_no_answer,
+    site_bandwidth_warn,
+    task_failed,
+)
 
 from cockpit.status import output
 from cockpit.status.evaluate import Report, evaluate
@@ -109,6 +119,50 @@ async def test_prometheus_exposition_parses_and_agrees(tmp_path: Path) -> None:
         for s in families["cockpit_disk_used_ratio"].samples
     }
     assert disk[("web1", "/srv")] == pytest.approx(0.4)
+
+
+async def test_every_prometheus_series_is_unique(tmp_path: Path) -> None:
+    """node_exporter's textfile collector refuses a file with a series twice: a mount
+    full of data and of inodes, and every other kind of problem at once, give one
+    series per name and label set."""
+    db = await fleet_store(tmp_path / "c.db", servers=3, client_quotas={"bandwidth_mb_month": 10})
+    try:
+        await all_healthy(db)
+        for setup in (disk_filling, probe_no_answer, cert_crit, task_failed, site_bandwidth_warn):
+            await setup(db)
+        for setup in (config_failing, probe_500, cert_unreadable):
+            await setup(db)
+        services = healthy()["services"]
+        services[1] = {**services[1], "running": False}
+        async with db.write() as conn:
+            await metrics.record_server(
+                conn,
+                "web2",
+                at=NOW,
+                reachable=True,
+                data=healthy(
+                    disks=_disk(990.0, inodes=97.5),
+                    services=services,
+                    pending_reboot=True,
+                    clock_offset_ms=45000.0,
+                ),
+            )
+            await metrics.record_server(conn, "web3", at=NOW - 7200, reachable=True, data={})
+        report = await evaluate(db, config(db.path), now=NOW)
+    finally:
+        await db.close()
+    on_srv = {p.check for p in report.problems if p.subject == "web2:/srv"}
+    assert on_srv == {"disk.full", "disk.inodes"}
+    assert len(report.problems) >= 12
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    samples = 0
+    for family in text_string_to_metric_families(output.to_prometheus(report)):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in seen, f"series twice: {sample.name}{sample.labels}"
+            seen.add(key)
+            samples += 1
+    assert samples > len(report.problems)
 
 
 async def test_text_is_a_nagios_plugin_line_then_sanitised_problems(tmp_path: Path) -> None:
