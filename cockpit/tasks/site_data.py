@@ -1192,7 +1192,12 @@ while [ "$#" -ge 2 ]; do
     tmp="$dst.cockpit-copy"
     rm -rf -- "$tmp"
     echo "copying $src to $dst"
-    cp -a --reflink=auto -- "$src" "$tmp" || { rm -rf -- "$tmp"; exit 1; }
+    if ! cp -a --reflink=auto -- "$src" "$tmp"; then
+        rm -rf -- "$tmp"
+        free=$(df -Pk -- "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
+        echo "cockpit: copying $src into $parent failed (${free:-?} KiB free there)" >&2
+        exit 1
+    fi
     if [ -n "$from" ] && [ "$from" != "$to" ]; then
         if ! chown -Rh --from="$from" -- "$to" "$tmp" || ! chown -Rh --from=":$from" -- ":$to" "$tmp"; then
             rm -rf -- "$tmp"
@@ -1605,13 +1610,6 @@ async def _rebuild(ctx: TaskContext) -> None:
     fresh_root = ""
     if layout.own_docroot:
         fresh_root = fresh_path(layout.docroot, tag)
-        await remove_paths(tenv.transport, tenv.server.root, [fresh_root])
-        try:
-            await tenv.plugin.populate_docroot(
-                tenv.transport, dataclasses.replace(layout, docroot=fresh_root), tenv.web_group
-            )
-        except PlatformError as exc:
-            raise _failed(f"cannot build the docroot from {tenv.platform.root}", exc) from exc
         swaps.append(swap_paths(layout.docroot, tag))
     sources = env.plugin.data_paths(env.layout)
     for src, dst in zip(sources, tenv.plugin.data_paths(layout), strict=True):
@@ -1620,8 +1618,26 @@ async def _rebuild(ctx: TaskContext) -> None:
         elif dst != src:
             pairs.append((src, fresh_path(dst, tag)))
             swaps.append(swap_paths(dst, tag))
+    fresh = [s.fresh for s in swaps]
+    await remove_paths(tenv.transport, tenv.server.root, fresh)
+    try:
+        if fresh_root:
+            try:
+                await tenv.plugin.populate_docroot(
+                    tenv.transport, dataclasses.replace(layout, docroot=fresh_root), tenv.web_group
+                )
+            except PlatformError as exc:
+                raise _failed(f"cannot build the docroot from {tenv.platform.root}", exc) from exc
+        await copy_paths(ctx, env.transport, pairs)
+    except StepFailed:
+        # This step is not undone by the engine when it fails itself: what it built so
+        # far goes now (a lost connection leaves it to a later attempt, which starts
+        # by removing it).
+        with contextlib.suppress(ServiceError, TransportError):
+            await remove_paths(tenv.transport, tenv.server.root, fresh)
+            ctx.log("removed the half-built paths: " + ", ".join(fresh))
+        raise
     ctx.state[_MIGRATE_SWAPS] = swaps
-    await copy_paths(ctx, env.transport, pairs)
     ctx.log(
         f"built {len(swaps)} fresh path(s) from {tenv.platform.name}: "
         + ", ".join(s.fresh for s in swaps)
