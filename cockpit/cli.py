@@ -161,7 +161,18 @@ def loaded(context: Context) -> Config:
 
 
 #: Command modules; each registers its group on ``main`` when imported.
-COMMAND_MODULES = ("config", "server", "inventory", "trust", "task", "worker", "schedule", "status")
+COMMAND_MODULES = (
+    "config",
+    "server",
+    "platform",
+    "site",
+    "inventory",
+    "trust",
+    "task",
+    "worker",
+    "schedule",
+    "status",
+)
 
 
 def _register() -> None:

@@ -204,6 +204,74 @@ class Cockpit:
         async with self.db.read() as conn:
             return await client_queries.list_all(conn)
 
+    async def add_platform(self, platform: Platform) -> None:
+        """Add a platform (validated by the model) on a server of the inventory."""
+        from cockpit.store.errors import ConflictError
+
+        async with self.db.write() as conn:
+            if await platform_queries.get(conn, platform.name) is not None:
+                raise ConflictError(f"there is a platform named {platform.name} already")
+            await platform_queries.insert_many(conn, [platform], await server_queries.ids(conn))
+
+    async def add_site(self, site: Site, *, platform: Platform | None = None) -> None:
+        """Add a site (validated by the model) and, in the same transaction, its
+        platform when given (a single-site app: both made in one step) and its client
+        when the inventory has none of that name."""
+        from cockpit.store.errors import ConflictError
+
+        async with self.db.write() as conn:
+            if await site_queries.get(conn, site.domain) is not None:
+                raise ConflictError(f"there is a site {site.domain} already")
+            server_ids = await server_queries.ids(conn)
+            if platform is not None:
+                if platform.name != site.platform:
+                    raise ValidationError("site.platform", "must name the platform added")
+                if await platform_queries.get(conn, platform.name) is not None:
+                    raise ConflictError(f"there is a platform named {platform.name} already")
+                await platform_queries.insert_many(conn, [platform], server_ids)
+            clients = await client_queries.ids(conn)
+            if site.client is not None and site.client not in clients:
+                await client_queries.insert_many(conn, [Client(site.client)])
+                clients = await client_queries.ids(conn)
+            refs = site_queries.RefIds(
+                platforms=await platform_queries.ids(conn), clients=clients, servers=server_ids
+            )
+            await site_queries.insert_many(conn, [site], refs)
+
+    async def remove_site(self, domain: str) -> None:
+        """Take a site out of the inventory. Refused while it is installed (a task
+        ever succeeded on it and it is not marked deleted), while a task on it is
+        queued or running, and while the store holds backups of it."""
+        from cockpit.model import SiteStatus
+        from cockpit.store import tasks as task_queries
+        from cockpit.store.errors import ConflictError
+
+        async with self.db.write() as conn:
+            site = await site_queries.get(conn, domain)
+            if site is None:
+                raise NotFoundError(f"no site {domain}")
+            pending = await task_queries.list_tasks(
+                conn, states=("queued", "running"), target_kind="site", target_key=domain, limit=1
+            )
+            if pending:
+                raise ConflictError(f"{domain} has a task queued or running; wait for it")
+            if site.status is not SiteStatus.DELETED:
+                done = await task_queries.list_tasks(
+                    conn,
+                    states=("succeeded", "unknown", "interrupted"),
+                    target_kind="site",
+                    target_key=domain,
+                    limit=1,
+                )
+                if done:
+                    raise ConflictError(f"{domain} is installed (or may be): run site.delete first")
+            if await backup_queries.list_for_site(conn, domain):
+                raise ConflictError(
+                    f"the store holds backups of {domain}: delete them (site.backup-delete) "
+                    "before removing the site"
+                )
+            await site_queries.delete_many(conn, [domain])
+
     # -- sites -----------------------------------------------------------------------
 
     async def sites_page(
@@ -227,6 +295,17 @@ class Cockpit:
     async def site(self, domain: str) -> Site | None:
         async with self.db.read() as conn:
             return await site_queries.get(conn, domain)
+
+    async def sites_of(self, domains: Sequence[str]) -> dict[str, Site]:
+        """The sites of ``domains`` that exist, by domain, in one read snapshot (a live
+        list reads the rows on screen again with it)."""
+        found: dict[str, Site] = {}
+        async with self.db.read() as conn:
+            for domain in dict.fromkeys(domains):
+                site = await site_queries.get(conn, domain)
+                if site is not None:
+                    found[domain] = site
+        return found
 
     async def backups(self, site: str | None = None) -> Sequence[Backup]:
         async with self.db.read() as conn:
@@ -284,14 +363,18 @@ class Cockpit:
     # -- statistics and on-call status (cockpit.status) ----------------------------------
 
     async def status(
-        self, *, since: float | None = None, timed_out: Mapping[str, str] | None = None
+        self,
+        *,
+        since: float | None = None,
+        now: float | None = None,
+        timed_out: Mapping[str, str] | None = None,
     ) -> StatusReport:
-        """The fleet's on-call status from the store (no connection to any server);
-        ``timed_out``: the servers a refresh could not finish with, and why (each
-        becomes an UNKNOWN problem)."""
+        """The fleet's on-call status from the store (no connection to any server), as of
+        ``now`` (default: the current time); ``timed_out``: the servers a refresh could
+        not finish with, and why (each becomes an UNKNOWN problem)."""
         from cockpit.status.evaluate import evaluate
 
-        return await evaluate(self.db, self.config, since=since, timed_out=timed_out)
+        return await evaluate(self.db, self.config, since=since, now=now, timed_out=timed_out)
 
     async def refresh_stats(self, *, timeout: float = 30.0) -> list[CollectReport]:
         """Collect every server's statistics now (site probes and access logs included),

@@ -152,6 +152,7 @@ def task_kinds(context: Context) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the tasks to end; the exit code tells.")
 @click.option("--no-start", is_flag=True, help="Do not start a worker when none runs.")
 @click.option("--label", default="", help="A label for the batch.")
+@click.option("--force", is_flag=True, help="The same as --arg force=true (site.delete).")
 @pass_context
 def task_run(
     context: Context,
@@ -161,6 +162,7 @@ def task_run(
     wait: bool,
     no_start: bool,
     label: str,
+    force: bool,
 ) -> None:
     """Queue KIND on each TARGET (site domains, platform or server names) as one batch.
 
@@ -169,6 +171,8 @@ def task_run(
     interrupted or unknown).
     """
     values = parse_args(args)
+    if force:
+        values["force"] = True
 
     async def body(engine: Engine) -> int:
         batch = await engine.queue(kind, targets, values, label=label, start_worker=not no_start)
