@@ -266,14 +266,16 @@ def quota_set(
     crit_percent: int | None,
 ) -> None:
     """Set SITE's limits (those not given are removed); none at all removes the quota."""
-    from cockpit.model import validate_domain
+    from cockpit.model import ValidationError, validate_domain
     from cockpit.store.metrics import SiteQuota
 
-    quota_ = SiteQuota(
-        validate_domain(site, "site"), disk_mb, bandwidth_mb_month, warn_percent, crit_percent
-    )
+    try:
+        domain = validate_domain(site, "site")
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="SITE") from None
     if warn_percent and crit_percent and warn_percent > crit_percent:
         raise click.BadParameter("--warn-percent must not exceed --crit-percent")
+    quota_ = SiteQuota(domain, disk_mb, bandwidth_mb_month, warn_percent, crit_percent)
 
     async def body(cockpit: Cockpit) -> None:
         await cockpit.set_site_quota(quota_)

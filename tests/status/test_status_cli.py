@@ -229,3 +229,22 @@ async def test_a_refresh_that_times_out_is_unknown_not_ok(tmp_path: Path) -> Non
     assert problem["state"] == "UNKNOWN" and problem["subject"] == "web1"
     assert "the statistics shown are from" in problem["reason"]
     assert as_json.returncode == document["exit_code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"), [("bad name!", "whitespace"), ("-x.example", "site: "), ("", "site: ")]
+)
+async def test_quota_set_refuses_a_bad_site_name_with_a_usage_error(
+    tmp_path: Path, name: str, cause: str
+) -> None:
+    store = await _store(tmp_path, "ok")
+    done = await asyncio.to_thread(cockpit, store, "quota", "set", "--disk-mb", "5", "--", name)
+    assert done.returncode == 2, done.stdout + done.stderr  # bad input, as docs/cli.md says
+    assert "Traceback" not in done.stderr
+    assert "Invalid value for SITE" in done.stderr and cause in done.stderr, done.stderr
+    good = await asyncio.to_thread(
+        cockpit, store, "quota", "set", "s0.web1.example", "--disk-mb", "5"
+    )
+    assert good.returncode == 0 and "quota of s0.web1.example: set" in good.stdout
+    listed = await asyncio.to_thread(cockpit, store, "quota", "list")
+    assert listed.stdout.split()[:2] == ["s0.web1.example", "disk_mb=5"]
