@@ -16,6 +16,7 @@ the config):
 ``service.config``          a web server's config test fails: WARNING
 ``server.reboot``           a reboot is pending: WARNING
 ``server.clock``            the clock is off by more than ``clock_warn_ms``/``_crit_ms``
+                            beyond the measurement's error (``clock_error_ms``)
 ``disk.full``               a mount's space over ``disk_warn_percent`` /
                             ``disk_crit_percent``
 ``disk.inodes``             a mount's inodes over the same thresholds (a check of its
@@ -301,7 +302,12 @@ def _servers(
                 )
             offset = data.get("clock_offset_ms")
             if offset is not None:
-                level = _level(abs(offset), s.clock_warn_ms, s.clock_crit_ms)
+                # the server read its clock somewhere within ±error of the midpoint the
+                # offset is taken at (a slow connection widens it): judge the least offset
+                # the measurement allows, so that a correct clock never warns
+                error = abs(data.get("clock_error_ms") or 0.0)
+                least = max(0.0, abs(offset) - error)
+                level = _level(least, s.clock_warn_ms, s.clock_crit_ms)
                 if level is not State.OK:
                     mine.append(
                         Problem(
@@ -309,7 +315,8 @@ def _servers(
                             "server.clock",
                             "server",
                             row.name,
-                            f"the clock is {offset / 1000:+.1f} s off this host's",
+                            f"the clock is {offset / 1000:+.1f} s (± {error / 1000:.1f} s) "
+                            "off this host's",
                             row.name,
                             value=offset,
                             threshold=s.clock_crit_ms

@@ -63,6 +63,15 @@ async def clock_crit(db: Database) -> None:
     await _server(db, "web1", clock_offset_ms=45000.0)
 
 
+async def clock_slow_connection(db: Database) -> None:
+    # a cold connection took 5 s: the midpoint is 2.5 s after the server read its clock
+    await _server(db, "web1", clock_offset_ms=2500.0, clock_error_ms=2500.0)
+
+
+async def clock_off_beyond_the_error(db: Database) -> None:
+    await _server(db, "web1", clock_offset_ms=-4000.0, clock_error_ms=2500.0)
+
+
 def _disk(used: float, inodes: float = 10.0) -> list[dict[str, object]]:
     return [
         {
@@ -253,6 +262,8 @@ CASES: list[tuple[str, Setup, str | None, State]] = [
     ("reboot pending", reboot, "server.reboot", State.WARNING),
     ("clock 2.5 s off", clock_warn, "server.clock", State.WARNING),
     ("clock 45 s off", clock_crit, "server.clock", State.CRITICAL),
+    ("clock 2.5 s off ± 2.5 s", clock_slow_connection, None, State.OK),
+    ("clock 4 s off ± 2.5 s", clock_off_beyond_the_error, "server.clock", State.WARNING),
     ("disk 92 %", disk_warn, "disk.full", State.WARNING),
     ("disk 99 %", disk_crit, "disk.full", State.CRITICAL),
     ("inodes 97.5 %", inodes_crit, "disk.inodes", State.CRITICAL),
