@@ -22,10 +22,15 @@ this process, over SSH), against the plain tools doing the same over ``ssh`` as 
   streamed through the worker, no archive).
 - the same clone against the best plain path: ``ssh tb2 tar -c | ssh tb3 tar -x`` and
   ``ssh tb2 mysqldump | ssh tb3 mysql``, streamed through this machine as Cockpit does;
-- migrate to the other server: the same plain path as the clone's (archives and scp); Cockpit: ``site.migrate`` (as the
-  clone, then the site removed from tb2). The test bed's hosts share one MariaDB, which
-  the migration detects (a probe table): the database stays in place, so this figure
-  has no dump and load in it.
+- migrate to the other server: Cockpit: ``site.migrate`` (as the clone, then the site
+  removed from tb2). The test bed's hosts share one MariaDB, which the migration detects
+  (a probe table): the database stays in place, so this figure has no dump and load in
+  it, and the plain paths it is compared with move the files only (``tar -czf``, ``scp
+  -3``, extract; and ``ssh tb2 tar -c | ssh tb3 tar -x``).
+- upgrade on one server: ``site.migrate`` to another platform on tb3 (a docroot built
+  from the new codebase beside the live one, the data paths copied in with ``cp
+  --reflink=auto``, swapped in, settings, pool, vhost, health); no database work. Plain:
+  ``cp -a`` of the data paths and two renames each.
 
 Needs root (it starts its own sshd fleet on loopback). Nothing here runs inside pytest.
 """
@@ -285,14 +290,99 @@ async def bench(mb: int, files: int, rows: int) -> list[tuple[str, float, float]
                     )
                 )
 
-                # migrate to the other server
+                # migrate to the other server. The hosts share one MariaDB, which the
+                # migration finds out: the database stays, so the plain paths it is
+                # compared with move the files only (run first: the migration removes
+                # the site from tb2).
+                files_site = f"{b.root}/files-{domain[:10]}"
+                files_stream = f"{b.root}/filess-{domain[:10]}"
+
+                def plain_files_copy() -> None:
+                    plain.ssh(
+                        a.name,
+                        f"mkdir -p {out}-f\ntar -C {site_dir} -czf {out}-f/files.tgz web private",
+                    )
+                    plain.ssh(a.name, f"chmod -R a+rX {out}-f")
+                    plain.scp3(f"{a.name}:{out}-f/files.tgz", f"{b.name}:{out_b}/files-only.tgz")
+                    plain.ssh(
+                        b.name,
+                        f"mkdir -p {files_site}\ntar -C {files_site} -xzf {out_b}/files-only.tgz",
+                    )
+
+                def plain_files_stream() -> None:
+                    plain.stream(
+                        a.name, f"tar -C {site_dir} -cf - web private",
+                        b.name, f"mkdir -p {files_stream}\ntar -C {files_stream} -xf -",
+                    )  # fmt: skip
+
+                t_files = await _measure(
+                    "plain files-only copy to tb3", lambda: asyncio.to_thread(plain_files_copy)
+                )
+                t_files_stream = await _measure(
+                    "plain files-only stream to tb3", lambda: asyncio.to_thread(plain_files_stream)
+                )
                 t_cp = await _measure(
                     "cockpit migrate to tb3",
                     lambda: ok("site.migrate", domain, {"platform": "php-b"}),
                 )
+                assert _checksum(database) == checksum
                 results.append(
-                    ("migrate to another server (database shared: stays)", t_cp, t_plain)
+                    (
+                        "migrate to another server, database shared (stays), vs files only: "
+                        "tar -z, scp -3, extract",
+                        t_cp,
+                        t_files,
+                    )
                 )
+                results.append(
+                    (
+                        "migrate to another server, database shared (stays), vs files only "
+                        "streamed (tar → tar)",
+                        t_cp,
+                        t_files_stream,
+                    )
+                )
+
+                # upgrade on one server: to another platform on tb3 (a docroot built
+                # from its codebase, the data paths copied in, swapped); no database
+                # work on either side. Plain: cp -a of the data paths, then renames.
+                await cp.add(
+                    [],
+                    [Platform("php-b2", b.name, "php", f"{b.root}/platforms/php-bench2")],
+                )
+                await ok("platform.install", "php-b2")
+                t_cp = await _measure(
+                    "cockpit upgrade on tb3",
+                    lambda: ok("site.migrate", domain, {"platform": "php-b2"}),
+                )
+                live = b.site_dir(domain)
+
+                def plain_upgrade() -> None:
+                    plain.ssh(
+                        b.name,
+                        "".join(
+                            f"cp -a {live}/{p} {live}/{p}.plain-new\n"
+                            f"mv {live}/{p} {live}/{p}.plain-old\n"
+                            f"mv {live}/{p}.plain-new {live}/{p}\n"
+                            f"rm -rf {live}/{p}.plain-old\n"
+                            for p in ("web", "private")
+                        ),
+                    )
+
+                t_plain = await _measure(
+                    "plain upgrade on tb3", lambda: asyncio.to_thread(plain_upgrade)
+                )
+                assert _checksum(database) == checksum
+                results.append(
+                    (
+                        "upgrade on one server (to another platform), database untouched, "
+                        "vs cp -a of the data paths + renames",
+                        t_cp,
+                        t_plain,
+                    )
+                )
+                for path in (f"{out}-f", files_site, files_stream):
+                    subprocess.run(["rm", "-rf", path], check=False)
                 for name in (naive, naive_b, naive_s):
                     _mysql(f"DROP DATABASE IF EXISTS `{name}`;")
                 for path in (
@@ -334,7 +424,10 @@ def section(results: list[tuple[str, float, float]], mb: int, files: int, rows: 
         "is the compressor (zstd on both cores, which passes incompressible data through, "
         "against single-threaded gzip). Between servers, Cockpit streams through the "
         "worker like `ssh | ssh` does, and loses a little to it (it also installs the site "
-        "and checks it answers); scp -3 of two archives is the slow path it avoids."
+        "and checks it answers); scp -3 of two archives is the slow path it avoids. The test "
+        "bed's two hosts share one MariaDB: a migration between them keeps the database "
+        "where it is, so its rows compare it with plain paths that move the files only; "
+        "a migration between two database servers (dump, load, drop) is not measured here."
     )
     return Section("sites", TITLE, body)
 

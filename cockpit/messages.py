@@ -22,20 +22,25 @@ ViewName = Literal[
     "tasks",
     "schedules",
     "audit",
+    "problems",
     "site",
     "task",
     "batch",
 ]
 
-#: What a list can be narrowed to (see :class:`Scope`): ``state`` narrows the tasks.
-ScopeKind = Literal["server", "platform", "client", "environment", "status", "state"]
+#: What a list can be narrowed to (see :class:`Scope`): ``state`` narrows the tasks,
+#: ``health`` the servers, ``check`` the on-call problems.
+ScopeKind = Literal[
+    "server", "platform", "client", "environment", "status", "state", "health", "check"
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What a drilled-down view is narrowed to: the sites of one server, platform, client,
     environment or status (``:sites prod``), the platforms of one server, the tasks in one
-    state (``:tasks failed``)."""
+    state (``:tasks failed``), the servers of one health, the problems of one on-call
+    check (``site.probe``)."""
 
     kind: ScopeKind
     name: str

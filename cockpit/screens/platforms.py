@@ -58,6 +58,8 @@ class PlatformsScreen(TargetListScreen):
     MARKABLE = True
     TARGET = TargetKind.PLATFORM
     SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment", "server")
+    #: Live: a server's detail follows its health (a verify recorded meanwhile).
+    LIVE_SECONDS = 2.0
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS

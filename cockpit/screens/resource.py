@@ -6,10 +6,18 @@ scoped list (a server's platforms, a platform's sites), what the summary shows. 
 filter (``/``: ``text``, ``~regex``, ``!`` inverts) is remembered per view for the session;
 a filter that cannot be applied (a broken regex) is flagged in the bar and the list keeps
 the last good one.
+
+A *live* list (:attr:`ResourceScreen.LIVE_SECONDS`) looks at its rows again while it is
+the current view (:meth:`ResourceScreen.fresh_rows`: the servers after a verify recorded
+their health, the sites on screen after a task changed their status) and replaces only
+the rows that changed; the list is read again only when rows came or went, or when a
+changed row would move (its sorted column changed) or leave the list (its filter or scope
+no longer holds).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,6 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName
 from cockpit.screens.base import ViewScreen
@@ -30,13 +39,14 @@ from cockpit.widgets.prompt import PromptBar
 from cockpit.widgets.resource_table import (
     Column,
     FilterError,
+    ListSource,
     Query,
     ResourceTable,
     Row,
     RowSource,
 )
 
-__all__ = ["ResourceScreen", "ScopeSummary"]
+__all__ = ["Fresh", "ResourceScreen", "ScopeSummary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,19 @@ class ScopeSummary:
 
     text: Text
     environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """Rows read again by a live list (:meth:`ResourceScreen.fresh_rows`).
+
+    ``complete``: ``rows`` is the whole list (a key missing from it is a row gone, a new
+    key a row added); else they are the rows asked about, ``gone`` those no longer there.
+    """
+
+    rows: Sequence[Row]
+    complete: bool = False
+    gone: bool = False
 
 
 class ResourceScreen(ViewScreen):
@@ -95,9 +118,22 @@ class ResourceScreen(ViewScreen):
     }
     """
 
+    #: Seconds between two looks at the rows of a live list (None: not live).
+    LIVE_SECONDS: ClassVar[float | None] = None
+    #: A slow look spaces the next ones out (ten times what it took), up to this.
+    MAX_LIVE_SECONDS: ClassVar[float] = 30.0
+
     class SummaryLoaded(Message):
         def __init__(self, summary: ScopeSummary | None) -> None:
             self.summary = summary
+            super().__init__()
+
+    class RowsRead(Message):
+        """What a look at a live list's rows found (posted by its worker)."""
+
+        def __init__(self, fresh: Fresh | None, generation: int) -> None:
+            self.fresh = fresh
+            self.generation = generation
             super().__init__()
 
     def __init__(self, *, scope: Scope | None = None, filter_text: str | None = None) -> None:
@@ -106,6 +142,12 @@ class ResourceScreen(ViewScreen):
         self._initial_filter = filter_text
         #: The environment of the scope (a prod server's platforms): the list's accent.
         self.scope_environment: str | None = None
+        #: How many looks replaced rows in place, and how many read the list again (for
+        #: tests and the curious).
+        self.row_refreshes = 0
+        self.list_reloads = 0
+        self._next_look = 0.0
+        self._look_worker: Worker[None] | None = None
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -121,6 +163,18 @@ class ResourceScreen(ViewScreen):
     async def summary(self) -> ScopeSummary | None:
         """What the list is narrowed to, shown above it (read in a worker)."""
         return None
+
+    async def fresh_rows(self, shown: Sequence[Row]) -> Fresh | None:
+        """A live list's rows read again: by default, for a list held in memory, the whole
+        list from its source. ``shown`` are the rows on screen (a paged list reads those)."""
+        source = self.table.source
+        if isinstance(source, ListSource):
+            return Fresh(await source.read(), complete=True)
+        return None
+
+    def keeps(self, row: Row) -> bool:
+        """Whether ``row``, changed, still belongs in the list (its filter, its scope)."""
+        return self.table.row_query.matches(row.haystack)
 
     def filter_problem(self, query: Query) -> str | None:
         """Why ``query`` cannot be applied to this list (None: it can)."""
@@ -192,8 +246,91 @@ class ResourceScreen(ViewScreen):
         self._update_title()
         if problem := self.filter_problem(Query.from_filter(self.filter_bar.input.value)):
             self.filter_bar.set_note(problem, error=True)
-        if self.scope is not None and type(self).summary is not ResourceScreen.summary:
+        if self.has_summary:
             self.load_summary()
+        if self.LIVE_SECONDS is not None:
+            self.set_interval(self.LIVE_SECONDS, self._live_tick)
+
+    @property
+    def has_summary(self) -> bool:
+        return self.scope is not None and type(self).summary is not ResourceScreen.summary
+
+    # -- live rows ----------------------------------------------------------------------------
+
+    def _live_tick(self) -> None:
+        table = self.table
+        if not self.is_current or table.row_count is None or table.is_loading:
+            return
+        if time.monotonic() < self._next_look:
+            return  # the last look was slow: look less often
+        running = self._look_worker
+        if running is not None and running.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return  # never two at once, never one cancelled half-way
+        self._look_worker = self.look()
+
+    @work(name="reading the rows again", group="live-rows", exit_on_error=False)
+    async def look(self) -> None:
+        """Read the rows again (and the summary of a scoped list); replace what changed."""
+        started = time.monotonic()
+        generation = self.table.generation
+        fresh = await self.fresh_rows(self.table.visible_rows())
+        summary = await self.summary() if self.has_summary else None
+        took = time.monotonic() - started
+        assert self.LIVE_SECONDS is not None
+        wait = min(self.MAX_LIVE_SECONDS, took * 10) - self.LIVE_SECONDS
+        self._next_look = time.monotonic() + max(0.0, wait)
+        if self.has_summary:
+            self.post_message(self.SummaryLoaded(summary))
+        self.post_message(self.RowsRead(fresh, generation))
+
+    def on_resource_screen_rows_read(self, message: ResourceScreen.RowsRead) -> None:
+        message.stop()
+        if message.fresh is None or not self.is_mounted:
+            return
+        if message.generation != self.table.generation:
+            return  # the list was read again meanwhile: the look is stale
+        self.apply_fresh(message.fresh)
+
+    def apply_fresh(self, fresh: Fresh) -> None:
+        """Replace the rows that changed; read the list again only when it must."""
+        table = self.table
+        source = table.source
+        if fresh.complete and isinstance(source, ListSource):
+            held = source.held()
+            if held is None:
+                return
+            if set(held) != {row.key for row in fresh.rows}:
+                self._reload_list()
+                return
+            before: dict[str, Row] = held
+        else:
+            if fresh.gone:
+                self._reload_list()
+                return
+            before = {row.key: row for row in table.visible_rows()}
+        changed = [row for row in fresh.rows if row.key in before and before[row.key] != row]
+        if not changed:
+            return
+        query = table.row_query
+        index = next(
+            (i for i, c in enumerate(self.columns()) if c.sort and c.sort == query.sort), None
+        )
+        sort = query.sort or ""
+        for row in changed:
+            old = before[row.key]
+            moved = index is not None and old.sort_value(sort, index) != row.sort_value(sort, index)
+            if moved or not self.keeps(row):
+                self._reload_list()
+                return
+        if isinstance(source, ListSource):
+            source.update(changed)
+        table.update_rows(changed)
+        self.row_refreshes += 1
+
+    def _reload_list(self) -> None:
+        self.list_reloads += 1
+        self.table.reload()
+        self._update_title()
 
     # -- the summary -------------------------------------------------------------------------
 
@@ -343,5 +480,5 @@ class ResourceScreen(ViewScreen):
     def action_refresh(self) -> None:
         self.table.reload()
         self._update_title()
-        if self.scope is not None and type(self).summary is not ResourceScreen.summary:
+        if self.has_summary:
             self.load_summary()

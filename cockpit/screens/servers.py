@@ -1,7 +1,9 @@
 """The servers view, and what a server's detail shows (its services and health).
 
 ``enter`` on a server opens its detail: the server's platforms, under a summary of the
-server (address, transport, services with their settings, health).
+server (address, transport, services with their settings, health). The list is live: a
+server whose health a verify recorded meanwhile is replaced in place. Narrowed to an
+environment (``:servers prod``) or to a health (the overview's ``health unreachable``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("services", "Services", width=8, max_width=40, flex=1, priority=60, sort="services"),
     Column("health", "Health", width=7, priority=70, sort="health"),
 )
+
+#: Where the health is in a server's row.
+HEALTH_COLUMN: Final = next(i for i, c in enumerate(COLUMNS) if c.key == "health")
 
 #: What the health column says until Cockpit has checked a server (the core does not
 #: report checks yet): never a made-up value.
@@ -142,28 +147,46 @@ class ServersScreen(TargetListScreen):
     MARKABLE = True
     TARGET = TargetKind.SERVER
     SCOPES: ClassVar[tuple[ScopeKind, ...]] = ("environment",)
+    LIVE_SECONDS = 2.0
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
 
     def source(self) -> RowSource:
-        scope = self.scope
-
         async def load() -> list[Row]:
             servers = await self.cockpit.servers()
             health = await self.cockpit.server_health()
-            if scope is not None and scope.kind == "environment":
-                servers = [s for s in servers if s.environment == scope.name]
-            return [server_row(s, health.get(s.name)) for s in servers]
+            rows = [server_row(s, health.get(s.name)) for s in servers]
+            return [row for row in rows if self.in_scope(row)]
 
         return ListSource(load, COLUMNS)
+
+    def in_scope(self, row: Row) -> bool:
+        """Whether a server's row belongs to the environment or health narrowed to."""
+        scope = self.scope
+        if scope is None:
+            return True
+        if scope.kind == "environment":
+            return row.environment == scope.name
+        if scope.kind == "health":
+            return row.cells[HEALTH_COLUMN].text == scope.name
+        return True
+
+    def keeps(self, row: Row) -> bool:
+        return self.in_scope(row) and super().keeps(row)
 
     def open_row(self, row: Row) -> None:
         self.open_view("platforms", scope=Scope("server", row.key))
 
     async def summary(self) -> ScopeSummary | None:
         scope = self.scope
-        if scope is None or scope.kind != "environment":
+        if scope is None:
+            return None
+        if scope.kind == "health":
+            text = Text(f"servers whose health is {sanitize(scope.name)}", "bold")
+            text.append(" (as their last verify recorded it: 'cockpit server verify')")
+            return ScopeSummary(text)
+        if scope.kind != "environment":
             return None
         return ScopeSummary(Text(f"environment {sanitize(scope.name)}", "bold"), scope.name)
 

@@ -19,7 +19,7 @@ from cockpit.engine import TargetKind
 from cockpit.messages import Scope, ScopeKind
 from cockpit.model import HttpsMode, Site, SiteStatus
 from cockpit.screens.actions import TargetListScreen
-from cockpit.screens.resource import ScopeSummary
+from cockpit.screens.resource import Fresh, ScopeSummary
 from cockpit.screens.servers import env_tone, server_summary
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, Query, Row, RowSource, Tone, cell
@@ -36,6 +36,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("status", "Status", width=8, priority=90, sort="status"),
     Column("aliases", "Aliases", width=8, max_width=48, flex=2, priority=40),
 )
+
+_COLUMN: Final = {c.key: i for i, c in enumerate(COLUMNS)}
 
 _HTTPS_TONE: dict[HttpsMode, Tone | None] = {
     HttpsMode.OFF: "muted",
@@ -158,6 +160,34 @@ class SiteSource:
         """A site's key is its domain, and the filter applies to the domain: exact."""
         return query.matches(key)
 
+    async def fresh(self, domains: Sequence[str]) -> tuple[list[Row], bool]:
+        """The rows of ``domains`` read again (one read of those sites), and whether any of
+        them is gone from the store."""
+        if self._servers is None:
+            return [], False
+        found = await self.cockpit.sites_of(domains)
+        rows = []
+        for site in found.values():
+            server = self._servers.get(site.platform)
+            env = self._environments.get(server) if server else None
+            rows.append(site_row(site, server, env))
+        return rows, len(found) < len(set(domains))
+
+    def keeps(self, row: Row) -> bool:
+        """Whether a site's row, changed, still belongs to the scope of this source."""
+        where = self.where
+        wanted = (
+            (where.status.value if where.status is not None else None, "status"),
+            (where.server, "server"),
+            (where.environment, "environment"),
+            (where.platform, "platform"),
+            (where.client, "client"),
+        )
+        for value, column in wanted:
+            if value is not None and row.cells[_COLUMN[column]].text != value:
+                return False
+        return True
+
 
 class SitesScreen(TargetListScreen):
     """Sites, all or those of one server, platform, client, environment or status."""
@@ -174,12 +204,25 @@ class SitesScreen(TargetListScreen):
         "client",
     )
     FILTER_HINT = "text in the domain · enter keeps · esc clears"
+    #: Live: the sites on screen are read again (a task changed a status meanwhile).
+    LIVE_SECONDS = 2.0
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
 
     def source(self) -> RowSource:
         return SiteSource(self.cockpit, scope_filter(self.scope))
+
+    async def fresh_rows(self, shown: Sequence[Row]) -> Fresh | None:
+        source = self.table.source
+        if not isinstance(source, SiteSource) or not shown:
+            return None
+        rows, gone = await source.fresh([row.key for row in shown])
+        return Fresh(rows, gone=gone)
+
+    def keeps(self, row: Row) -> bool:
+        source = self.table.source
+        return not isinstance(source, SiteSource) or source.keeps(row)
 
     def filter_problem(self, query: Query) -> str | None:
         return unsupported(query) or super().filter_problem(query)

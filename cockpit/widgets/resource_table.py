@@ -86,12 +86,30 @@ def cell(value: object, tone: Tone | None = None) -> Cell:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One row: a stable key (the entity's name), its cells and its environment."""
+    """One row: a stable key (the entity's name), its cells and its environment.
+
+    ``order`` gives, for a column's ``sort`` key, the value to sort by when the cell's
+    text does not sort right (a count, a severity); other columns sort by their text.
+    """
 
     key: str
     cells: tuple[Cell, ...]
     environment: str | None = None
     tone: Tone | None = None  # for the whole row (a deleted site is muted)
+    order: tuple[tuple[str, int | float | str], ...] = ()
+
+    def sort_value(self, sort: str, index: int) -> tuple[int, int | float | str]:
+        """What the row sorts by for the column ``index`` whose sort key is ``sort``."""
+        for key, value in self.order:
+            if key == sort:
+                return (0, value) if isinstance(value, str) else (1, value)
+        text = self.cells[index].text.lower() if index < len(self.cells) else ""
+        return (0, text)
+
+    @property
+    def haystack(self) -> str:
+        """What a filter matches against: every cell's text."""
+        return " ".join(c.text for c in self.cells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +223,30 @@ class ListSource:
         self._rows = None
         self._last = None
 
+    async def read(self) -> list[Row]:
+        """Every row, read again from where they come from (nothing cached is changed)."""
+        return list(await self._load())
+
+    def held(self) -> dict[str, Row] | None:
+        """Every row held, by key (None before the first read)."""
+        return None if self._rows is None else {row.key: row for row in self._rows}
+
+    def update(self, rows: Sequence[Row]) -> None:
+        """Replace the rows held that have the keys of ``rows`` (a row-level refresh)."""
+        if self._rows is None or not rows:
+            return
+        fresh = {row.key: row for row in rows}
+        self._set_rows([fresh.get(row.key, row) for row in self._rows])
+
+    def _set_rows(self, rows: list[Row]) -> None:
+        self._rows = rows
+        self._haystacks = [row.haystack for row in rows]
+        self._by_key = {row.key: hay for row, hay in zip(rows, self._haystacks, strict=True)}
+        self._last = None
+
     async def fetch(self, query: Query, offset: int, limit: int) -> tuple[Sequence[Row], int]:
         if self._rows is None:
-            self._rows = list(await self._load())
-            self._haystacks = [" ".join(c.text for c in row.cells) for row in self._rows]
-            self._by_key = {
-                row.key: hay for row, hay in zip(self._rows, self._haystacks, strict=True)
-            }
-            self._last = None
+            self._set_rows(list(await self._load()))
         if self._last is None or self._last[0] != query:
             self._last = (query, self._select(query))
         rows = self._last[1]
@@ -233,10 +267,11 @@ class ListSource:
         else:
             rows = list(self._rows)
         if query.sort is not None:
-            index = next((i for i, c in enumerate(self._columns) if c.sort == query.sort), None)
+            sort = query.sort
+            index = next((i for i, c in enumerate(self._columns) if c.sort == sort), None)
             if index is not None:
                 rows.sort(
-                    key=lambda r: (r.cells[index].text.lower(), r.key), reverse=query.descending
+                    key=lambda r: (r.sort_value(sort, index), r.key), reverse=query.descending
                 )
         return rows
 
@@ -419,6 +454,10 @@ class ResourceTable(ScrollView, can_focus=True):
         self.marks = MarkSet(self._matches)
         #: Where ``v`` started a range (None: no range pending).
         self.range_anchor: int | None = None
+        #: How many pages were asked of the source, and how many times the list was read
+        #: again (:meth:`reload`): a row-level refresh changes neither.
+        self.pages_read = 0
+        self.reloads = 0
 
     def _matches(self, query: Query, key: str) -> bool:
         return self.source.matches(query, key)
@@ -469,6 +508,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def reload(self) -> None:
         """Read the rows again from the source (keeping the cursor where it is)."""
+        self.reloads += 1
         self.source.invalidate()
         self._restart(keep_position=True)
 
@@ -568,6 +608,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     @work(group="resource-table", exit_on_error=False, description="load a page of rows")
     async def _load_page(self, generation: int, page: int, query: Query) -> None:
+        self.pages_read += 1
         rows, total = await self.source.fetch(query, page * self.page_size, self.page_size)
         self.post_message(self.PageLoaded(generation, page, rows, total))
 
