@@ -160,7 +160,7 @@ def status(
     async def body(cockpit: Cockpit) -> int:
         if watch is None:
             report, note = await once(cockpit)
-            if note and fmt == "text":
+            if note:
                 click.echo(note, err=True)
             sys.stdout.write(_render(report, fmt, limit))
             return report.exit_code
@@ -185,7 +185,11 @@ def _config(context: Context) -> Any:
 
 
 async def _watch(cockpit: Cockpit, once: Any, fmt: str, every: float, limit: int | None) -> int:
-    """Redraw in place (a terminal) or append (a pipe) until interrupted."""
+    """Redraw in place (a terminal) or append (a pipe) until interrupted.
+
+    Text gets a header line (time, period, the refresh's note). JSON and Prometheus get
+    none, so that each document stands alone: JSON one document a line (JSON Lines),
+    Prometheus one exposition followed by a blank line; the note goes to stderr."""
     import asyncio
     import shutil
 
@@ -196,19 +200,26 @@ async def _watch(cockpit: Cockpit, once: Any, fmt: str, every: float, limit: int
         while True:
             report, note = await once(cockpit)
             code = report.exit_code
-            stamp = datetime.fromtimestamp(report.generated_at).strftime("%H:%M:%S")
-            head = f"{stamp}  every {every:g} s  ({report.seconds * 1000:.0f} ms)"
-            if note:
-                head += f"  {note}"
             if fmt == "text":
+                stamp = datetime.fromtimestamp(report.generated_at).strftime("%H:%M:%S")
+                head = f"{stamp}  every {every:g} s  ({report.seconds * 1000:.0f} ms)"
+                if note:
+                    head += f"  {note}"
                 rows = shutil.get_terminal_size((100, 24)).lines if tty else 0
                 shown = limit
                 if tty:
                     shown = max(0, rows - 4) if limit is None else min(limit, max(0, rows - 4))
-                text = _render(report, fmt, shown)
-            else:
-                text = _render(report, fmt, limit)
-            block = head + "\n" + text
+                block = head + "\n" + _render(report, fmt, shown)
+            elif fmt == "json":  # JSON Lines: one document a line
+                import json
+
+                from cockpit.status import output
+
+                block = json.dumps(output.to_json(report), separators=(",", ":"))
+            else:  # Prometheus: one exposition per round, a blank line after each
+                block = _render(report, fmt, limit)
+            if note and fmt != "text":
+                click.echo(note, err=True)
             if tty and fmt == "text":
                 width = shutil.get_terminal_size((100, 24)).columns
                 lines = [line[:width] for line in block.rstrip("\n").split("\n")]

@@ -166,6 +166,57 @@ async def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
     assert "\x1b" not in out  # a pipe gets plain blocks, no cursor movement
 
 
+def _watch_output(store: Path, *args: str, seconds: float = 3.0) -> tuple[int, str, str]:
+    proc = subprocess.Popen(
+        [COCKPIT, "--store", str(store), "status", "--watch", "0.5", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "XDG_CONFIG_HOME": str(store.parent / "xdg")},
+    )
+    try:
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
+async def test_watch_json_is_one_document_a_line(tmp_path: Path) -> None:
+    store = await _store(tmp_path, "warning")
+    code, out, err = await asyncio.to_thread(_watch_output, store, "--json")
+    assert code == 1, err
+    lines = out.splitlines()
+    assert len(lines) >= 2
+    for line in lines:  # no header line: every line is a whole document
+        document = json.loads(line)
+        jsonschema.validate(document, output.schema(), format_checker=jsonschema.FormatChecker())
+        assert document["state"] == "WARNING"
+
+
+async def test_watch_prometheus_rounds_each_parse_alone(tmp_path: Path) -> None:
+    store = await _store(tmp_path, "critical")
+    code, out, err = await asyncio.to_thread(_watch_output, store, "--prometheus")
+    assert code == 2, err
+    rounds = [r for r in out.split("\n\n") if r.strip()]
+    assert len(rounds) >= 2
+    for text in rounds:
+        families = {f.name: f for f in text_string_to_metric_families(text + "\n")}
+        assert families["cockpit_status"].samples[0].value == 2
+
+
+async def test_a_store_that_cannot_be_read_is_unknown(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 512)
+    done = await asyncio.to_thread(cockpit, garbage, "status")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot be used" in done.stderr and "Traceback" not in done.stderr
+    assert garbage.read_bytes() == b"not a database, " * 512  # nothing stored is lost
+
+
 async def test_refresh_collects_first(tmp_path: Path) -> None:
     """A new store's only server is this machine (local transport): --refresh reads it."""
     store = tmp_path / "fresh.db"
@@ -180,6 +231,7 @@ async def test_refresh_collects_first(tmp_path: Path) -> None:
     assert server["collected_at"] is not None and server["cpus"] == os.cpu_count()
     assert "server.stale" not in {p["check"] for p in document["problems"]}
     assert after.returncode == document["exit_code"]
+    assert after.stderr.startswith("collected 1 servers"), after.stderr  # in every format
 
 
 async def test_a_refresh_that_times_out_is_unknown_not_ok(tmp_path: Path) -> None:
