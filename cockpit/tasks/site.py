@@ -32,9 +32,11 @@ steps share it through ``ctx.state``.
 (credentials redacted). ``site.disable`` serves the disabled page (503) in place of the
 site, data untouched; ``site.enable`` serves it again. ``site.delete`` is refused
 unless the site is disabled or ``force`` is given; it takes a backup first (through
-:func:`backup_before_delete`), then removes vhost, pool, certificate, files, database
-and its user, secrets and the Unix user, and marks the site deleted in the store (its
-backups stay). ``site.login-reset`` writes a one-time admin login link to the secrets
+:func:`backup_before_delete`), then removes vhost, pool, database and its user,
+certificate and files, secrets and the Unix user, and marks the site deleted in the
+store (its backups stay). A failure up to the database drop puts vhost and pool back
+(the site serves as before); after it nothing is put back, and the result says what is
+left. ``site.login-reset`` writes a one-time admin login link to the secrets
 store.
 """
 
@@ -1321,15 +1323,23 @@ async def _delete_pool(ctx: TaskContext) -> None:
     ctx.log(f"php-fpm pool: {'removed' if removed else 'none'}")
 
 
-async def _delete_files(ctx: TaskContext) -> None:
-    env = await site_env(ctx)
-    cert_dir = env.http.certificate_paths(env.site.domain).certificate.rsplit("/", 1)[0]
-    await _remove_tree(env.transport, cert_dir, env.http.paths.certs)
-    if not env.layout.own_docroot:
-        subdir = env.layout.files_dir.rsplit("/", 1)[0]
-        await _remove_tree(env.transport, subdir, f"{env.platform.root}/sites")
-    await _remove_tree(env.transport, env.layout.site_dir, f"{env.server_root}/sites")
-    ctx.log(f"removed {env.layout.site_dir} and the certificate")
+#: Set in ``ctx.state`` once a delete removed something that cannot be put back (the
+#: database, then the files): from then on a failure undoes nothing, and says what is left.
+_NO_RETURN: Final = "delete_no_return"
+
+
+def _left_after(ctx: TaskContext, env: SiteEnv, step: str) -> StepFailed:
+    """The failure of a delete step after the point of no return: what is gone, what
+    is left, and that nothing was put back (a vhost for files that are gone)."""
+    left = {
+        "files": f"the files in {env.layout.site_dir}, the Unix user {env.layout.unix_user}",
+        "unix user": f"the Unix user {env.layout.unix_user}",
+    }[step]
+    gone = "vhost, php-fpm pool" + (", database and its user" if env.database else "")
+    return StepFailed(
+        f"{gone} already removed, and not put back; left: {left}. Run site.delete again "
+        "to remove the rest"
+    )
 
 
 async def _delete_database(ctx: TaskContext) -> None:
@@ -1339,15 +1349,48 @@ async def _delete_database(ctx: TaskContext) -> None:
         try:
             await env.db.drop_database(env.db_transport, env.database, env.db_user)
         except ServiceError as exc:
-            raise _fail("cannot drop the database", exc) from exc
+            raise _fail("cannot drop the database (vhost and pool put back)", exc) from exc
         ctx.log(f"dropped the database {env.database} and the user {env.db_user}")
     else:
         ctx.log("no database")
+    ctx.state[_NO_RETURN] = True
+
+
+async def _delete_files(ctx: TaskContext) -> None:
+    env = await site_env(ctx)
+    cert_dir = env.http.certificate_paths(env.site.domain).certificate.rsplit("/", 1)[0]
+    try:
+        await _remove_tree(env.transport, cert_dir, env.http.paths.certs)
+        if not env.layout.own_docroot:
+            subdir = env.layout.files_dir.rsplit("/", 1)[0]
+            await _remove_tree(env.transport, subdir, f"{env.platform.root}/sites")
+        await _remove_tree(env.transport, env.layout.site_dir, f"{env.server_root}/sites")
+    except StepFailed as exc:
+        raise StepFailed(f"{exc}; {_left_after(ctx, env, 'files')}") from exc
+    ctx.log(f"removed {env.layout.site_dir} and the certificate")
+
+
+def _until_no_return(
+    undo: Callable[[TaskContext], Awaitable[None]],
+) -> Callable[[TaskContext], Awaitable[None]]:
+    """A delete step's undo that does nothing once the delete is past its point of no
+    return (a vhost or pool put back for a database or files that are gone)."""
+
+    async def run(ctx: TaskContext) -> None:
+        if ctx.state.get(_NO_RETURN):
+            ctx.log("not put back: the database or files are gone")
+            return
+        await undo(ctx)
+
+    return run
 
 
 async def _delete_user(ctx: TaskContext) -> None:
     env = await site_env(ctx)
-    removed = await remove_unix_user(env)
+    try:
+        removed = await remove_unix_user(env)
+    except StepFailed as exc:
+        raise StepFailed(f"{exc}; {_left_after(ctx, env, 'unix user')}") from exc
     ctx.log(f"Unix user {env.layout.unix_user}: {'removed' if removed else 'none'}")
     for key in (
         site_db_password_key(env.site.domain),
@@ -1369,10 +1412,10 @@ async def _delete_record(ctx: TaskContext) -> None:
 DELETE_STEPS: Final = (
     Step("check", _delete_check, _check_undo),
     Step("backup", _delete_backup),
-    Step("vhost", _delete_vhost, _vhost_undo),
-    Step("php pool", _delete_pool, _pool_undo),
-    Step("files", _delete_files),
+    Step("vhost", _delete_vhost, _until_no_return(_vhost_undo)),
+    Step("php pool", _delete_pool, _until_no_return(_pool_undo)),
     Step("database", _delete_database),
+    Step("files", _delete_files),
     Step("unix user", _delete_user),
     Step("record", _delete_record),
 )

@@ -5,6 +5,7 @@ previous state serving: a neighbour site answers as before, its vhost byte for b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -16,8 +17,17 @@ from cockpit.backends.secrets import SecretStore, db_admin_key, site_db_password
 from cockpit.backends.services.render import BUILTIN_TEMPLATES
 from cockpit.config import config_dir
 from cockpit.engine import TaskState
-from cockpit.model import DbEngine, Platform, Site, SiteStatus, derive_db_name, derive_db_user
+from cockpit.model import (
+    DbEngine,
+    Platform,
+    Service,
+    Site,
+    SiteStatus,
+    derive_db_name,
+    derive_db_user,
+)
 from cockpit.model import derive_unix_user as unix_user
+from cockpit.store import servers as server_queries
 
 
 async def _platforms(cp: Cockpit, *names: str) -> None:
@@ -225,4 +235,172 @@ async def test_a_failed_one_step_install_removes_the_platform_codebase_too(
         assert "rollback of platform codebase: done" in log
         assert not Path(root).exists()
         assert not list(Path(root).parent.glob(".cockpit-codebase.*"))
+        _assert_no_residue(host, domain)
+
+
+@contextlib.contextmanager
+def _select_only_admin() -> Iterator[tuple[str, str]]:
+    """A MariaDB admin that may read, and neither drop a database nor a user."""
+    name = f"ck_nodrop_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(18)
+    mysql(
+        f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}';"
+        f" GRANT SELECT ON *.* TO '{name}'@'127.0.0.1';"
+    )
+    try:
+        yield name, password
+    finally:
+        mysql(f"DROP USER IF EXISTS '{name}'@'127.0.0.1';", check=False)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+async def test_a_refused_database_drop_puts_the_site_back_as_it_was(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """site.delete drops the database before it removes any file: a refused DROP puts
+    vhost and pool back, and the (disabled) site serves its page as before."""
+    host = bed.a
+    domain = bed.domain("nodrop")
+    database, db_user = (
+        derive_db_name(domain, DbEngine.MYSQL),
+        derive_db_user(domain, DbEngine.MYSQL),
+    )
+    with _select_only_admin() as (admin, password):
+        async with cockpit(bed, tmp_path) as cp:
+            base = host.server()
+            await cp.add(
+                [base],
+                [Platform("php", host.name, "php", f"{host.root}/platforms/php-{domain[:9]}")],
+                [Site(domain, "php")],
+            )
+            await _platforms(cp, "php")
+            task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+            assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+            task = await cp.run("site.disable", domain)
+            assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+            vhost, pool = host.vhost_file(domain).read_bytes(), host.pool_file(domain).read_bytes()
+            files = _files(host.site_dir(domain))
+            assert (await host.aget(domain)).status == 503
+            # from now on the server's MariaDB admin may not drop anything
+            SecretStore(cp.config.store.parent / "secrets").put(
+                *db_admin_key(host.name, "mysql"), value=password
+            )
+            services = tuple(
+                dataclasses.replace(s, settings={**s.settings, "admin_user": admin})
+                if s.type == "mysql"
+                else s
+                for s in base.services
+            )
+            async with cp.db.write() as conn:
+                await server_queries.update_many(
+                    conn, [dataclasses.replace(base, services=services)]
+                )
+
+            task = await cp.run("site.delete", domain, {"skip_backup": True})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step database" in task.result
+            assert "vhost and pool put back" in task.result
+            assert "rollback of vhost: done" in log and "rollback of php pool: done" in log
+            assert host.vhost_file(domain).read_bytes() == vhost
+            assert host.pool_file(domain).read_bytes() == pool
+            assert _files(host.site_dir(domain)) == files
+            assert host.record_file(domain).exists() and unix_user_exists(unix_user(domain))
+            assert mysql_has(database, db_user) == (True, True)
+            response = await host.aget(domain)
+            assert response.status == 503
+            assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
+
+            # the admin may drop again: the delete goes through
+            SecretStore(cp.config.store.parent / "secrets").delete(
+                *db_admin_key(host.name, "mysql")
+            )
+            async with cp.db.write() as conn:
+                await server_queries.update_many(conn, [base])
+            task = await cp.run("site.delete", domain, {"skip_backup": True})
+            assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+            _assert_no_residue(host, domain)
+
+
+async def test_a_full_backup_disk_before_a_delete_removes_nothing(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.b
+    domain = bed.domain("fullbk")
+    small = host.root / f"small-{secrets.token_hex(3)}"
+    small.mkdir(mode=0o700)
+    async with cockpit(bed, tmp_path) as cp:
+        base = host.server()
+        await cp.add(
+            [base],
+            [Platform("php", host.name, "php", f"{host.root}/platforms/php-{domain[:9]}")],
+            [Site(domain, "php")],
+        )
+        await _platforms(cp, "php")
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+        (host.site_dir(domain) / "web" / "big.bin").write_bytes(secrets.token_bytes(600_000))
+        vhost, pool = host.vhost_file(domain).read_bytes(), host.pool_file(domain).read_bytes()
+        files = _files(host.site_dir(domain))
+        server = dataclasses.replace(
+            base, services=(*base.services, Service("backup", "tar", {"dir": str(small)}))
+        )
+        async with cp.db.write() as conn:
+            await server_queries.update_many(conn, [server])
+        with _small_tmpfs(small, "300k"):
+            task = await cp.run("site.delete", domain, {"force": True})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step backup" in task.result
+            assert "No space left on device" in log
+            assert host.vhost_file(domain).read_bytes() == vhost
+            assert host.pool_file(domain).read_bytes() == pool
+            assert _files(host.site_dir(domain)) == files
+            assert mysql_has(
+                derive_db_name(domain, DbEngine.MYSQL), derive_db_user(domain, DbEngine.MYSQL)
+            ) == (True, True)
+            assert (await host.aget(domain)).status == 200
+        task = await cp.run("site.delete", domain, {"force": True, "skip_backup": True})
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+        _assert_no_residue(host, domain)
+
+
+async def test_a_delete_failing_after_the_database_puts_nothing_back(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """Once the database is dropped, a failing file removal (an immutable file) puts no
+    vhost back for files that are partly gone; the result says what is left."""
+    host = bed.a
+    domain = bed.domain("stuck")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("php", host.name, "php", f"{host.root}/platforms/php-{domain[:9]}")],
+            [Site(domain, "php")],
+        )
+        await _platforms(cp, "php")
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+        stuck = host.site_dir(domain) / "web" / "stuck.txt"
+        stuck.write_text("stuck\n")
+        subprocess.run(["chattr", "+i", str(stuck)], check=True)
+        try:
+            task = await cp.run("site.delete", domain, {"force": True, "skip_backup": True})
+            log = await cp.log_text(task)
+            assert task.state is TaskState.FAILED, log
+            assert "failed at step files" in task.result
+            assert "already removed, and not put back" in task.result
+            assert f"left: the files in {host.site_dir(domain)}" in task.result
+            assert "not put back: the database or files are gone" in log
+            assert not host.vhost_file(domain).exists() and not host.pool_file(domain).exists()
+            assert mysql_has(
+                derive_db_name(domain, DbEngine.MYSQL), derive_db_user(domain, DbEngine.MYSQL)
+            ) == (False, False)
+        finally:
+            subprocess.run(["chattr", "-i", str(stuck)], check=False)
+        task = await cp.run("site.delete", domain, {"force": True, "skip_backup": True})
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
         _assert_no_residue(host, domain)

@@ -98,8 +98,10 @@ async def test_a_verify_shows_in_the_servers_row_without_reading_the_list(
     fresh_cockpit: Cockpit,
 ) -> None:
     cockpit = fresh_cockpit
-    app = make_app(cockpit, start_view="servers")
+    app = make_app(cockpit)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ServersScreen) and screen.LIVE_SECONDS is not None
@@ -150,8 +152,10 @@ async def disable(cockpit: Cockpit, domain: str) -> None:
 
 async def test_a_task_that_disables_a_site_changes_its_row_only(local_sites: Cockpit) -> None:
     cockpit = local_sites
-    app = make_app(cockpit, start_view="sites")
+    app = make_app(cockpit)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SitesScreen)
@@ -187,7 +191,7 @@ async def test_a_site_leaving_the_scope_of_the_list_reads_the_list_again(
     local_sites: Cockpit,
 ) -> None:
     cockpit = local_sites
-    app = make_app(cockpit, start_view="sites")
+    app = make_app(cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("colon", *"sites enabled", "enter")
