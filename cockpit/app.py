@@ -1,10 +1,11 @@
 """Cockpit's TUI. :func:`make_app` builds it, for the ``cockpit`` command and the tests alike.
 
-The app opens on the servers view (the overview, ``0``, answers "is anything wrong?":
-failed tasks, unreachable servers, sites down). Views form a stack (shown as
-breadcrumbs): ``enter`` drills down, ``esc`` goes back, ``:`` opens a view by name with a
-scope and a filter (going back to it if it is already open), ``0``–``7`` are shortcuts
-to the main views, ctrl+p opens the command palette. Every core call runs in a worker; a
+The app opens on the overview (``0``), which answers "is anything wrong?": failed tasks,
+unreachable servers, services down, sites failing their probe, whether a worker runs.
+Views form a stack (shown as breadcrumbs): ``enter`` drills down, ``esc`` goes back, ``:``
+opens a view by name with a scope and a filter (going back to it if it is already open),
+``0``–``8`` are shortcuts to the main views and the dashboard, ctrl+p opens the command
+palette. Every core call runs in a worker; a
 failed one becomes a notification (:meth:`CockpitApp.on_worker_failed`), never a crash.
 In read-only mode every action that changes something is refused with a notification
 (:meth:`CockpitApp.allow_change`). Unless read-only, the app starts a detached task
@@ -54,6 +55,7 @@ from cockpit.screens.log import LogScreen
 from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.palette import ActionProvider, EntityProvider
 from cockpit.screens.platforms import PlatformsScreen
+from cockpit.screens.problems import ProblemsScreen
 from cockpit.screens.resource import ResourceScreen
 from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
@@ -81,6 +83,7 @@ _VIEWS: Mapping[str, type[ResourceScreen]] = {
     "tasks": TasksScreen,
     "schedules": SchedulesScreen,
     "audit": AuditScreen,
+    "problems": ProblemsScreen,
 }
 
 
@@ -133,6 +136,8 @@ class CockpitApp(App[None]):
     #: Whether the app starts a detached task worker when none runs for the store (never
     #: in read-only mode). :func:`make_app` takes it as ``start_worker``.
     AUTOSTART_WORKER: ClassVar[bool] = True
+    #: The view the app opens on. :func:`make_app` takes it as ``start_view``.
+    START_VIEW: ClassVar[str] = "overview"
     #: Seconds between two looks at whether the worker runs.
     WORKER_POLL_SECONDS: ClassVar[float] = 5.0
 
@@ -148,9 +153,16 @@ class CockpitApp(App[None]):
         read_only: bool = False,
         keymap: Mapping[str, str] | None = None,
         start_worker: bool | None = None,
+        start_view: str | None = None,
     ) -> None:
         super().__init__()
         self.cockpit = cockpit
+        #: The view the app opens on (a list view's name).
+        self.start_view = start_view or self.START_VIEW
+        if self.start_view not in _VIEWS:
+            raise ValueError(
+                f"no view {self.start_view!r} to start on; views: {', '.join(sorted(_VIEWS))}"
+            )
         self.themes = themes
         self.read_only = read_only
         #: Whether this app starts a worker when none runs (and after queueing).
@@ -255,7 +267,7 @@ class CockpitApp(App[None]):
             self._key_timer = None
 
     def get_default_screen(self) -> Screen[None]:
-        return ServersScreen()
+        return _VIEWS[self.start_view]()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -585,13 +597,15 @@ def make_app(
     read_only: bool = False,
     keymap: Mapping[str, str] | None = None,
     start_worker: bool | None = None,
+    start_view: str | None = None,
 ) -> CockpitApp:
     """The TUI over an open :class:`Cockpit`.
 
     ``theme`` defaults to the config's; ``read_only`` adds to the config's; ``keymap``
     (binding id → keys) is laid over the config's. ``start_worker``: whether the app
     starts a detached task worker when none runs (default
-    :attr:`CockpitApp.AUTOSTART_WORKER`; never in read-only mode). Raises
+    :attr:`CockpitApp.AUTOSTART_WORKER`; never in read-only mode). ``start_view``: the
+    list the app opens on (default :attr:`CockpitApp.START_VIEW`, the overview). Raises
     :class:`ThemeError` for an unknown theme (listing the valid names) or a malformed
     theme file (naming it).
     """
@@ -607,4 +621,5 @@ def make_app(
         read_only=read_only or config.read_only,
         keymap=merged,
         start_worker=start_worker,
+        start_view=start_view,
     )

@@ -42,9 +42,9 @@ def _key_order(display: str) -> tuple[int, str]:
 
 
 def describe_bindings(app: App[Any], active: Mapping[str, ActiveBinding]) -> list[KeyHelp]:
-    """The active bindings of a screen, one entry per action, keys merged, groups in order."""
-    merged: dict[tuple[str, str, str], list[str]] = {}
-    ids: dict[tuple[str, str, str], str | None] = {}
+    """The active bindings of a screen, one entry per binding (its keys merged: a binding id
+    remaps them together), groups in order."""
+    merged: dict[tuple[str, str, str, str | None], list[str]] = {}
     for active_binding in active.values():
         binding = active_binding.binding
         palette = binding.action == "command_palette"
@@ -56,18 +56,12 @@ def describe_bindings(app: App[Any], active: Mapping[str, ActiveBinding]) -> lis
             continue
         group = _group(active_binding.node)
         description = "Command palette" if palette else binding.description or binding.action
-        key = (group, binding.action, description)
+        key = (group, binding.action, description, binding.id)
         merged.setdefault(key, []).append(app.get_key_display(binding))
-        ids[key] = binding.id
     order = {"View": 0, "List": 1, "Global": 2}
     entries = [
-        KeyHelp(
-            group,
-            tuple(sorted(keys, key=_key_order)),
-            description,
-            ids[(group, action, description)],
-        )
-        for (group, action, description), keys in merged.items()
+        KeyHelp(group, tuple(sorted(keys, key=_key_order)), description, binding_id)
+        for (group, _action, description, binding_id), keys in merged.items()
     ]
     entries.sort(key=lambda e: order.get(e.group, 3))
     return entries

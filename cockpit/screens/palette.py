@@ -5,7 +5,8 @@
   when the palette opens; sites are searched in the store as you type (a substring of the
   domain, through :meth:`Cockpit.sites_page`), so 100,000 sites cost one small query.
 - :class:`ActionProvider` runs what the ``:`` line and the keys run: open a view (the
-  failed tasks too), switch theme, show the keys, refresh, clear the marks, quit.
+  failed tasks, the on-call problems and the dashboard too), switch theme, show the keys,
+  refresh, clear the marks, quit.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class ActionProvider(_CockpitProvider):
         app = self.cockpit_app
         screen = self.screen
         views: list[tuple[ViewName, str]] = [
-            ("overview", "is anything wrong? counts by health, environment, status"),
+            ("overview", "is anything wrong? problems first, then counts"),
+            ("problems", "what the on-call status (cockpit status) finds, one per line"),
             ("servers", "every server"),
             ("platforms", "every platform"),
             ("sites", "every site"),
@@ -148,6 +150,9 @@ class ActionProvider(_CockpitProvider):
         actions = [
             _Action(f"view {name}", help, partial(app.open_view, name)) for name, help in views
         ]
+        actions.append(
+            _Action("view dashboard", "the statistics dashboard (8, :dash)", app.open_dashboard)
+        )
         actions += [
             _Action(f"theme {name}", "switch theme", partial(app.switch_theme, name))
             for name in app.themes.cockpit_names

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from statskit import NOW as STATS_NOW
+from statskit import add_stats
 from tuikit import add_tasks, build_store
 
 from cockpit.config import Config
@@ -77,6 +80,20 @@ def no_worker_autostart(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CockpitApp, "AUTOSTART_WORKER", False)
 
 
+#: Modules whose tests (and snapshots) were written when the app opened on the servers
+#: view: they start there until they are brought to the overview (their breadcrumbs read
+#: "servers › …").
+STARTED_ON_SERVERS = frozenset({"test_dashboard", "test_log", "test_log_snapshots"})
+
+
+@pytest.fixture(autouse=True)
+def start_view(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cockpit.app import CockpitApp
+
+    if request.module.__name__ in STARTED_ON_SERVERS:
+        monkeypatch.setattr(CockpitApp, "START_VIEW", "servers")
+
+
 @pytest.fixture(autouse=True)
 def utc(monkeypatch: pytest.MonkeyPatch) -> None:
     """Times on screen in UTC, whatever the machine's zone (the snapshots show them)."""
@@ -104,5 +121,57 @@ def tasks_cockpit_sync(store_path: Path) -> Iterator[tuple[Cockpit, dict[str, in
     cockpit = asyncio.run(Cockpit.open(Config(store=store_path)))
     try:
         yield cockpit, batches
+    finally:
+        asyncio.run(cockpit.close())
+
+
+# -- the on-call status ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oncall_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fleet with a week of statistics (see statskit: db1 unreachable, sites 1 and 4
+    failing their probe…), built once and copied for each test."""
+    path = tmp_path_factory.mktemp("oncall") / "cockpit.db"
+
+    async def build() -> None:
+        await build_store(path, 300)
+        await add_stats(path)
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def oncall_store(store_path: Path, oncall_template: Path) -> Path:
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{oncall_template}{suffix}")
+        if source.exists():
+            shutil.copy(source, f"{store_path}{suffix}")
+    return store_path
+
+
+@pytest.fixture
+def oncall_clock(monkeypatch: pytest.MonkeyPatch) -> float:
+    """The on-call status is evaluated at statskit's moment (its problems stay the same)."""
+    monkeypatch.setattr("cockpit.screens.overview.now", lambda: STATS_NOW)
+    return STATS_NOW
+
+
+@pytest.fixture
+async def oncall_cockpit(oncall_store: Path, oncall_clock: float) -> AsyncIterator[Cockpit]:
+    cockpit = await Cockpit.open(Config(store=oncall_store))
+    try:
+        yield cockpit
+    finally:
+        await cockpit.close()
+
+
+@pytest.fixture
+def oncall_cockpit_sync(oncall_store: Path, oncall_clock: float) -> Iterator[Cockpit]:
+    cockpit = asyncio.run(Cockpit.open(Config(store=oncall_store)))
+    try:
+        yield cockpit
     finally:
         asyncio.run(cockpit.close())

@@ -7,27 +7,27 @@ from typing import Any
 import pytest
 from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from tuikit import screen_text, settle
 
-from cockpit.app import CockpitApp, known_binding_ids, make_app
+from cockpit.app import known_binding_ids, make_app
 from cockpit.config import Config
 from cockpit.core import Cockpit
 from cockpit.messages import Scope, WorkerFailed
 from cockpit.model import Server
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.clients import ClientsScreen
-from cockpit.screens.confirm import ConfirmTaskScreen
+from cockpit.screens.dashboard import DashboardScreen
 from cockpit.screens.help import HelpScreen
 from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.platforms import PlatformsScreen
 from cockpit.screens.resource import ResourceScreen
+from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.sites import SitesScreen
+from cockpit.screens.tasks import TasksScreen
 from cockpit.themes import ThemeError
 from cockpit.widgets.header import CockpitHeader
-from cockpit.widgets.prompt import PromptBar
 from cockpit.widgets.resource_table import (
     Column,
     ListSource,
@@ -68,9 +68,18 @@ def type_fast(app: App[Any], keys: str) -> None:
 # -- the embedded default --------------------------------------------------------------
 
 
-async def test_opens_on_the_servers_view_listing_localhost(fresh_cockpit: Cockpit) -> None:
+async def test_opens_on_the_overview_and_1_lists_localhost(fresh_cockpit: Cockpit) -> None:
     app = make_app(fresh_cockpit)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)  # is anything wrong? first
+        text = screen_text(app)
+        assert "Cockpit 0.1.0" in text
+        assert "~/.local/share/cockpit/cockpit.db" in text
+        assert app.screen.query_one(CockpitHeader).crumbs == ("overview",)
+        assert "nothing broken" in text or "nothing wrong" in text
+        assert " 8  dashboard " in text and " 1  servers " in text  # keys to go on
+        await pilot.press("1")
         await settle(pilot)
         assert isinstance(app.screen, ServersScreen)
         assert keys_of(app) == ["localhost"]
@@ -79,17 +88,24 @@ async def test_opens_on_the_servers_view_listing_localhost(fresh_cockpit: Cockpi
         assert "127.0.0.1:22" in text
         assert "local" in text
         assert "unknown" in text  # no health check has run: shown as such, never invented
-        assert "Cockpit 0.1.0" in text
-        assert "~/.local/share/cockpit/cockpit.db" in text
         header = app.screen.query_one(CockpitHeader)
         assert header.environment == "local"
-        assert header.crumbs == ("servers",)
+        assert header.crumbs == ("overview", "servers")
+
+
+async def test_another_start_view_can_be_asked_for(fresh_cockpit: Cockpit) -> None:
+    app = make_app(fresh_cockpit, start_view="servers")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [type(s) for s in app.screen_stack] == [ServersScreen]
+    with pytest.raises(ValueError, match="no view 'nope' to start on; views: audit, backups"):
+        make_app(fresh_cockpit, start_view="nope")
 
 
 async def test_the_header_shows_the_environment_of_the_cursor_row(
     fleet_cockpit: Cockpit,
 ) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
@@ -137,15 +153,19 @@ async def test_sites_then_esc_goes_back_and_breadcrumbs_follow(fleet_cockpit: Co
         assert isinstance(app.screen, SitesScreen)
         assert table_of(app).row_count == 300
         text = screen_text(app)
-        assert "servers › sites" in text
+        assert "overview › sites" in text
         assert "sites [300]" in text
         assert "alpha-000000.example.com" in text
-        await pilot.press("escape")
+        await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, ServersScreen)
+        assert "overview › sites › alpha-000000.example.com" in screen_text(app)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        assert app.screen.query_one(CockpitHeader).crumbs == ("overview",)
         await pilot.press("escape")  # nothing below the first view: stays
         await settle(pilot)
-        assert isinstance(app.screen, ServersScreen)
+        assert isinstance(app.screen, OverviewScreen)
 
 
 async def test_opening_a_view_already_open_goes_back_to_it(fleet_cockpit: Cockpit) -> None:
@@ -154,9 +174,15 @@ async def test_opening_a_view_already_open_goes_back_to_it(fleet_cockpit: Cockpi
         await settle(pilot)
         await command(pilot, "sites")
         await command(pilot, "pf")
-        assert [type(s) for s in app.screen_stack] == [ServersScreen, SitesScreen, PlatformsScreen]
-        await command(pilot, "srv")
-        assert [type(s) for s in app.screen_stack] == [ServersScreen]
+        assert [type(s) for s in app.screen_stack] == [
+            OverviewScreen,
+            SitesScreen,
+            PlatformsScreen,
+        ]
+        await command(pilot, "s")
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen, SitesScreen]
+        await command(pilot, "ov")
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen]
 
 
 async def test_unknown_command_is_an_error_listing_the_commands(fleet_cockpit: Cockpit) -> None:
@@ -164,7 +190,7 @@ async def test_unknown_command_is_an_error_listing_the_commands(fleet_cockpit: C
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await command(pilot, "nope")
-        assert isinstance(app.screen, ServersScreen)
+        assert isinstance(app.screen, OverviewScreen)
         messages = [n.message for n in app._notifications]
         assert any("unknown command 'nope'" in m and "sites (s, site)" in m for m in messages)
 
@@ -236,20 +262,33 @@ async def test_number_keys_switch_views(fleet_cockpit: Cockpit) -> None:
     app = make_app(fleet_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        for key, screen in (("3", SitesScreen), ("2", PlatformsScreen), ("4", ClientsScreen)):
+        pressed = (
+            ("1", ServersScreen),
+            ("3", SitesScreen),
+            ("2", PlatformsScreen),
+            ("4", ClientsScreen),
+            ("5", BackupsScreen),
+            ("6", TasksScreen),
+            ("7", SchedulesScreen),
+            ("8", DashboardScreen),
+        )
+        for key, screen in pressed:
             await pilot.press(key)
             await settle(pilot)
             assert type(app.screen) is screen
         await pilot.press("1")
         await settle(pilot)
-        assert [type(s) for s in app.screen_stack] == [ServersScreen]
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen, ServersScreen]
+        await pilot.press("0")
+        await settle(pilot)
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen]
 
 
 # -- drilling down -------------------------------------------------------------------------
 
 
 async def test_enter_drills_down_from_server_to_platform_to_site(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("j", "j")  # db1, localhost, web1
@@ -281,7 +320,7 @@ async def test_enter_drills_down_from_server_to_platform_to_site(fleet_cockpit: 
 
 
 async def test_slash_filters_the_current_list(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", "w", "e", "b")
@@ -298,7 +337,7 @@ async def test_slash_filters_the_current_list(fleet_cockpit: Cockpit) -> None:
 
 
 async def test_bang_inverts_the_filter(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", "exclamation_mark", "w", "e", "b")
@@ -354,13 +393,20 @@ async def test_filters_are_remembered_per_view(fleet_cockpit: Cockpit) -> None:
         await settle(pilot)
         echo = table_of(app).row_count
         assert echo is not None and 0 < echo < 300
-        await pilot.press("1")  # back to servers: the sites view is closed
+        await pilot.press("0")  # back to the overview: the sites view is closed
         await settle(pilot)
-        assert table_of(app).row_count == 4
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen]
+        await pilot.press("1", "slash", *"web", "enter")  # the servers: a filter of their own
+        await settle(pilot)
+        assert table_of(app).row_count == 2
         await pilot.press("3")
         await settle(pilot)
         assert table_of(app).row_count == echo
         assert f"sites [{echo}] /echo" in screen_text(app)
+        await pilot.press("0", "1")  # a new servers view: its own filter again
+        await settle(pilot)
+        assert keys_of(app) == ["web1", "web2"]
+        assert app.view_filters == {"overview": "", "sites": "echo", "servers": "web"}
 
 
 # -- moving and sorting ----------------------------------------------------------------------
@@ -414,7 +460,7 @@ async def test_o_sorts_by_the_next_column_and_shift_o_reverses(fleet_cockpit: Co
 
 
 async def test_clicking_a_header_sorts(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = table_of(app)
@@ -451,7 +497,9 @@ async def test_question_mark_shows_the_keys_of_the_current_view(fleet_cockpit: C
 
 
 async def test_keymap_override_takes_effect(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit, keymap={"view.sites": "f5", "table.down": "n"})
+    app = make_app(
+        fleet_cockpit, start_view="servers", keymap={"view.sites": "f5", "table.down": "n"}
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("3")  # no longer bound
@@ -485,32 +533,11 @@ async def test_keymap_from_the_config_and_unknown_ids_warn(store_path: Any) -> N
         await cockpit.close()
 
 
-def test_no_binding_uses_ctrl_a_or_ctrl_b() -> None:
-    classes: list[type[Any]] = [
-        CockpitApp,
-        ResourceTable,
-        HelpScreen,
-        PromptBar,
-        SiteScreen,
-        ServersScreen,
-        SitesScreen,
-        PlatformsScreen,
-        ClientsScreen,
-        OverviewScreen,
-        BackupsScreen,
-        ConfirmTaskScreen,
-    ]
-    keys: set[str] = set()
-    for cls in classes:
-        for klass in cls.__mro__:
-            if klass.__module__.startswith("cockpit"):
-                for binding in klass.__dict__.get("BINDINGS", ()):
-                    assert isinstance(binding, Binding)
-                    keys.update(k.strip() for k in binding.key.split(","))
-    assert not {"ctrl+a", "ctrl+b"} & keys
+def test_the_keymap_knows_the_ids_of_every_view() -> None:
     known = known_binding_ids()
     assert {"view.sites", "table.bottom", "app.help", "view.overview", "table.mark"} <= known
     assert {"table.mark_all", "confirm.yes", "site.server", "help.half_down"} <= known
+    assert {"view.dashboard", "log.follow", "servers.stats"} <= known
 
 
 async def test_read_only_is_visible(fleet_cockpit: Cockpit) -> None:
@@ -603,7 +630,7 @@ async def test_a_failing_core_call_is_a_notification_not_a_crash(
 
     monkeypatch.setattr(fleet_cockpit, "servers", broken)
     failures: list[WorkerFailed] = []
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE, message_hook=lambda m: _collect(m, failures)) as pilot:
         await settle(pilot)
         assert app.is_running

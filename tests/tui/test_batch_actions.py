@@ -226,7 +226,7 @@ async def test_read_only_refuses_every_changing_action(
         await settle(pilot)
         assert not app.autostart_worker  # never a worker from a read-only app
         assert not cockpit.tasks.worker_status().running
-        await pilot.press("space", "t")  # servers: mark, then the task menu
+        await pilot.press("1", "space", "t")  # servers: mark, then the task menu
         await settle(pilot)
         assert isinstance(app.screen, ServersScreen)
         await pilot.press("3", "b")  # sites: the backup key
@@ -292,6 +292,8 @@ async def test_the_app_starts_a_worker_that_runs_a_queued_ping(
         header = app.screen.query_one(CockpitHeader)
         assert header.worker is True
         assert " worker " in screen_text(app).splitlines()[0]
+        await pilot.press("1")
+        await settle(pilot)
         row = app.screen.query_one(ResourceTable).current_row
         assert row is not None and row.key == "localhost"
         await pilot.press("p")  # server.ping on localhost, the cursor row

@@ -217,6 +217,6 @@ async def test_a_command_whose_names_cannot_be_read_is_an_error_not_a_crash(
         monkeypatch.setattr(fleet_cockpit, "clients", broken)
         await command(pilot, "sites prod")
         assert app.is_running
-        assert isinstance(app.screen, ServersScreen)
+        assert isinstance(app.screen, OverviewScreen)
         messages = [n.message for n in app._notifications]
         assert messages == ["reading names failed: the store went away"]

@@ -45,7 +45,7 @@ def test_matching_is_case_insensitive_and_a_bad_regex_says_why() -> None:
 
 
 async def test_regex_and_inverted_regex_filter_a_list(fleet_cockpit: Cockpit) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", *r"~^(web|db)\d")

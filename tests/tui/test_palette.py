@@ -10,8 +10,10 @@ from tuikit import screen_text, settle
 from cockpit.app import make_app
 from cockpit.core import Cockpit
 from cockpit.messages import Scope
+from cockpit.screens.dashboard import DashboardScreen
 from cockpit.screens.overview import OverviewScreen
 from cockpit.screens.platforms import PlatformsScreen
+from cockpit.screens.problems import ProblemsScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.sites import SitesScreen
 
@@ -64,10 +66,21 @@ async def test_the_palette_runs_actions(fleet_cockpit: Cockpit) -> None:
     app = make_app(fleet_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await palette(pilot, "view dashboard")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await palette(pilot, "view problems")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ProblemsScreen) and app.screen.scope is None
+        assert app.screen.table.row_count == 4  # no statistics yet on the four servers
         await palette(pilot, "view overview")
         await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, OverviewScreen)
+        assert [type(s) for s in app.screen_stack] == [OverviewScreen]
         await palette(pilot, "theme cockpit-light")
         await pilot.press("enter")
         await settle(pilot)

@@ -131,31 +131,40 @@ def worker_stopped(tmp_path: Path) -> Iterator[dict[str, str]]:
         stop_worker(env)
 
 
-def test_installed_cockpit_opens_on_localhost_switches_views_and_quits(
+def test_installed_cockpit_opens_on_the_overview_switches_views_and_quits(
     terminal: Terminal, tmp_path: Path, worker_stopped: dict[str, str]
 ) -> None:
     assert COCKPIT.exists(), f"the cockpit command is not installed next to {sys.executable}"
     terminal.start([str(COCKPIT)], worker_stopped)
-    screen = terminal.wait_for(lambda s: "localhost" in s, "the servers view")
-    assert "servers" in screen
-    assert "127.0.0.1:22" in screen
+    screen = terminal.wait_for(
+        lambda s: "overview [" in s and "health unknown" in s, "the overview, read"
+    )
+    assert " 8  dashboard " in screen and " 1  servers " in screen  # the keys to go on
+    assert "STATE▲" in screen  # problems first
     assert (tmp_path / "data" / "cockpit" / "cockpit.db").exists()
     lines = screen.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    terminal.send("1")
+    screen = terminal.wait_for(lambda s: "overview › servers" in s, "the servers view")
+    terminal.wait_for(lambda s: "127.0.0.1:22" in s and "localhost" in s, "localhost listed")
     terminal.send(":", "sites", "Enter")  # typed in one go, as a user types it
-    terminal.wait_for(lambda s: "servers › sites" in s and "no sites" in s, "the sites view")
+    terminal.wait_for(
+        lambda s: "overview › servers › sites" in s and "no sites" in s, "the sites view"
+    )
     terminal.send("?")
     terminal.wait_for(lambda s: "Keys of sites" in s, "the help")
     terminal.send("Escape")
     terminal.wait_for(lambda s: "Keys of sites" not in s, "the help to close")
     terminal.send("Escape")
-    terminal.wait_for(lambda s: "servers › sites" not in s and "localhost" in s, "going back")
-    terminal.send("0")
-    terminal.wait_for(lambda s: "servers › overview" in s and "health unknown" in s, "overview")
-    terminal.send("1")
-    terminal.wait_for(lambda s: "servers › overview" not in s, "the servers view")
+    terminal.wait_for(lambda s: "› sites" not in s and "localhost" in s, "going back")
     terminal.send("Space")
     terminal.wait_for(lambda s: " 1 marked " in s, "a mark")
+    terminal.send("8")
+    terminal.wait_for(lambda s: "overview › servers › dashboard" in s, "the dashboard")
+    terminal.send("0")
+    terminal.wait_for(
+        lambda s: "›" not in s.splitlines()[0] and "overview [" in s, "back to the overview"
+    )
     terminal.send("q")
     terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
     assert terminal.exit_status() in ("0", "")
@@ -167,12 +176,12 @@ def test_installed_cockpit_queues_a_task_and_shows_its_batch(
     """From the real command: the TUI starts a worker, ``p`` pings this machine (the
     cursor row), one confirmation, the batch's progress until it is done."""
     terminal.start([str(COCKPIT)], worker_stopped)
-    terminal.wait_for(lambda s: "localhost" in s and " worker " in s, "a worker to run")
-    terminal.send("p")
+    terminal.wait_for(lambda s: "overview [" in s and " worker " in s, "a worker to run")
+    terminal.send("1", "p")  # the servers, then ping the cursor row (this machine)
     terminal.wait_for(lambda s: "server.ping 1 server?" in s, "the confirmation")
     terminal.send("Enter")
     screen = terminal.wait_for(lambda s: "1 task: 1 ok" in s, "the ping to succeed")
-    assert "servers › batch 1" in screen
+    assert "overview › servers › batch 1" in screen
     assert "100% done" in screen
     assert "server.ping" in screen and "localhost" in screen
     terminal.send("6")
@@ -196,12 +205,19 @@ def test_installed_cockpit_with_store_read_only_and_no_color(
     store = tmp_path / "elsewhere" / "cockpit.db"
     env = base_env(tmp_path) | {"NO_COLOR": "1"}
     terminal.start([str(COCKPIT), "--store", str(store), "--read-only"], env)
-    screen = terminal.wait_for(lambda s: "localhost" in s, "the servers view")
+    screen = terminal.wait_for(lambda s: "health unknown" in s, "the overview")
     assert "READ-ONLY" in screen
+    assert "? unknown" in screen and "· info" in screen  # states as words, not colours
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
     assert store.exists()
     assert not (tmp_path / "data" / "cockpit" / "cockpit.db").exists()
+    terminal.send("1")
+    terminal.wait_for(lambda s: "localhost" in s and "127.0.0.1:22" in s, "the servers")
     terminal.send("/", "nothing-matches")
     terminal.wait_for(lambda s: "no servers" in s, "the filtered list")
+    terminal.send("Enter", "t")  # keep the filter; t (a task) is refused: read-only
+    terminal.wait_for(lambda s: "is disabled" in s, "the refusal")
     terminal.send("C-c")
     terminal.wait_for(lambda s: terminal.dead(), "cockpit to exit", timeout=10)
 

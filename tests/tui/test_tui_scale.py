@@ -124,6 +124,39 @@ async def test_100k_sites_filter_and_page_through(big_cockpit: Cockpit) -> None:
         assert "…" not in screen_text(app).splitlines()[3]  # no placeholder left on screen
 
 
+async def test_the_overview_of_100k_sites_shows_its_lines_before_the_on_call_status(
+    big_cockpit: Cockpit,
+) -> None:
+    """The fast sections' lines are on screen while the evaluation of every site (the slow
+    section) is read; then its lines come in. Times are printed, not asserted."""
+    from cockpit.screens.overview import OverviewScreen
+
+    started = time.perf_counter()
+    app = make_app(big_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        first_lines = None
+        while screen.reads == 0:
+            if first_lines is None and "sites:all" in screen.findings:
+                first_lines = time.perf_counter() - started
+                assert "status:checking…" in screen.findings  # the evaluation still runs
+                assert "… reading" in screen_text(app)
+            await pilot.pause(0.02)
+        every_line = time.perf_counter() - started
+        await settle(pilot)
+        assert first_lines is not None
+        assert screen.findings["sites:all"].count == SITES
+        assert screen.findings["servers:no statistics"].count == 4  # evaluated: no collection
+        assert "status:checking…" not in screen.findings
+        text = screen_text(app)
+        assert "100,000" in text and "STATE▲" in text
+        print(
+            f"\n100k sites: overview lines {first_lines * 1000:.0f} ms, with the on-call "
+            f"status {every_line * 1000:.0f} ms"
+        )
+
+
 @pytest.fixture(scope="module")
 def big_batch_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """100,000 sites and one batch of a task on each, built once per run."""

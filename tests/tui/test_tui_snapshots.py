@@ -46,7 +46,7 @@ def test_servers_view(
     snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit, size: tuple[int, int]
 ) -> None:
     app = make_app(fleet_cockpit_sync)
-    assert snap_compare(app, terminal_size=size, run_before=keys())
+    assert snap_compare(app, terminal_size=size, run_before=keys("1"))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -71,15 +71,31 @@ def test_servers_view_mono_read_only(
     snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit
 ) -> None:
     app = make_app(fleet_cockpit_sync, theme="cockpit-mono", read_only=True)
-    assert snap_compare(app, run_before=keys())
+    assert snap_compare(app, run_before=keys("1"))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_overview(
     snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit, size: tuple[int, int]
 ) -> None:
+    """The first view, on a fleet no statistics were collected for yet."""
     app = make_app(fleet_cockpit_sync)
-    assert snap_compare(app, terminal_size=size, run_before=keys("0"))
+    assert snap_compare(app, terminal_size=size, run_before=keys())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_overview_with_on_call_problems(
+    snap_compare: SnapCompare, oncall_cockpit_sync: Cockpit, size: tuple[int, int]
+) -> None:
+    """statskit's fleet: a server unreachable, sites failing their probe, certificates
+    expiring, a disk filling, a reboot pending."""
+    app = make_app(oncall_cockpit_sync)
+    assert snap_compare(app, terminal_size=size, run_before=keys())
+
+
+def test_problems_of_one_check(snap_compare: SnapCompare, oncall_cockpit_sync: Cockpit) -> None:
+    app = make_app(oncall_cockpit_sync)
+    assert snap_compare(app, run_before=keys("j", "j", "enter"))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -87,7 +103,7 @@ def test_server_detail(
     snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit, size: tuple[int, int]
 ) -> None:
     app = make_app(fleet_cockpit_sync)
-    assert snap_compare(app, terminal_size=size, run_before=keys("j", "j", "enter"))
+    assert snap_compare(app, terminal_size=size, run_before=keys("1", "j", "j", "enter"))
 
 
 def test_site_detail(snap_compare: SnapCompare, fleet_cockpit_sync: Cockpit) -> None:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.widgets import Static
 from tuikit import screen_text, settle
 
 from cockpit.app import make_app
@@ -18,6 +19,7 @@ from cockpit.screens.base import changing
 from cockpit.screens.help import HelpScreen
 from cockpit.screens.overview import Finding, OverviewScreen, collect, verdict
 from cockpit.screens.platforms import PlatformsScreen
+from cockpit.screens.problems import ProblemsScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.sites import SitesScreen
@@ -43,20 +45,27 @@ async def test_the_overview_says_what_is_wrong_and_enter_opens_it(fleet_cockpit:
     app = make_app(fleet_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert isinstance(app.screen, ServersScreen)  # servers stay first (health unknown)
-        await pilot.press("0")
-        await settle(pilot)
-        assert isinstance(app.screen, OverviewScreen)
-        text = screen_text(app)
-        # globex has a quota of 50 sites and holds 100: the one problem.
-        assert "✗ 1 problem: clients globex over quota" in text
-        assert "4 servers health unknown" in text
-        keys = keys_of(app)
-        for key in ("servers:health unknown", "sites:disabled", "sites:env prod"):
-            assert key in keys
         screen = app.screen
+        assert isinstance(screen, OverviewScreen)  # the first view
+        # globex has a quota of 50 sites and holds 100: the one problem, on top.
+        assert "✗ 1 problem: clients globex over quota" in screen_text(app)
+        line = str(screen.query_one("#summary", Static).render())
+        assert "! 18 sites disabled" in line
+        assert "4 servers no statistics" in line and "4 servers health unknown" in line
+        keys = keys_of(app)
+        assert keys[0] == "clients:globex over quota"
+        assert keys[1] == "sites:disabled"
+        for key in ("servers:health unknown", "servers:no statistics", "sites:env prod"):
+            assert key in keys
+        assert "tasks:worker" in keys and screen.findings["tasks:worker"].note == (
+            "none runs for this store"
+        )
         assert screen.findings["sites:disabled"].count == sum(1 for n in range(300) if n % 17 == 0)
         assert screen.findings["servers:env prod"].count == 2
+        # The on-call status: no collection has run yet, every server is "no statistics".
+        stale = screen.findings["servers:no statistics"]
+        assert stale.severity == "unknown" and stale.check == "server.stale"
+        assert [p.subject for p in stale.problems] == ["db1", "localhost", "web1", "web2"]
         # enter on "sites disabled" opens the disabled sites.
         table = table_of(app)
         table.move_cursor(keys.index("sites:disabled"))
@@ -65,6 +74,29 @@ async def test_the_overview_says_what_is_wrong_and_enter_opens_it(fleet_cockpit:
         assert isinstance(app.screen, SitesScreen)
         assert app.screen.scope == Scope("status", "disabled")
         assert table_of(app).row_count == screen.findings["sites:disabled"].count
+        # "servers health unknown" opens the servers of that health.
+        await pilot.press("escape")
+        await settle(pilot)
+        table_of(app).move_cursor(keys.index("servers:health unknown"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+        assert app.screen.scope == Scope("health", "unknown")
+        assert keys_of(app) == ["db1", "localhost", "web1", "web2"]
+        assert "overview › servers@unknown" in screen_text(app)
+        # "servers no statistics" lists its four problems; enter on one opens its server.
+        await pilot.press("escape")
+        await settle(pilot)
+        table_of(app).move_cursor(keys.index("servers:no statistics"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ProblemsScreen)
+        assert app.screen.scope == Scope("check", "server.stale")
+        assert len(keys_of(app)) == 4
+        await pilot.press("G", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PlatformsScreen)
+        assert app.screen.scope == Scope("server", "web2")
 
 
 async def test_a_failing_overview_section_is_a_finding_not_a_crash(fleet_cockpit: Cockpit) -> None:
@@ -84,7 +116,7 @@ async def test_a_failing_overview_section_is_a_finding_not_a_crash(fleet_cockpit
 async def test_a_servers_detail_shows_its_services_health_and_platforms(
     fleet_cockpit: Cockpit,
 ) -> None:
-    app = make_app(fleet_cockpit)
+    app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("j", "j", "enter")  # web1
