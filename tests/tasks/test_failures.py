@@ -404,3 +404,32 @@ async def test_a_delete_failing_after_the_database_puts_nothing_back(
         task = await cp.run("site.delete", domain, {"force": True, "skip_backup": True})
         assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
         _assert_no_residue(host, domain)
+
+
+async def test_enable_through_a_broken_vhost_template_leaves_the_site_disabled(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.b
+    domain = bed.domain("enbl")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("static", host.name, "static", f"{host.root}/platforms/empty")],
+            [Site(domain, "static")],
+        )
+        await _platforms(cp, "static")
+        await _neighbour(cp, host, domain)
+        task = await cp.run("site.disable", domain)
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+        disabled = host.vhost_file(domain).read_bytes()
+        assert (await host.aget(domain)).status == 503
+        _broken_nginx_template()
+
+        task = await cp.run("site.enable", domain)
+        log = await cp.log_text(task)
+        assert task.state is TaskState.FAILED, log
+        assert "failed at step vhost" in task.result and "config test" in task.result
+        assert host.vhost_file(domain).read_bytes() == disabled
+        response = await host.aget(domain)
+        assert response.status == 503 and "This site is disabled" in response.text
+        assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
