@@ -109,6 +109,10 @@ async def test_static_site_install_verify_disable_enable_delete(
         assert (site_dir / "web" / "data.txt").read_text() == "kept\n"
         await _ok(cp, "site.enable", domain)
         assert (await host.aget(domain, "/data.txt")).text == "kept\n"
+        # a static site has no admin login to reset
+        refused = await cp.run("site.login-reset", domain)
+        assert refused.state is TaskState.FAILED
+        assert "the static platform has no admin login to reset" in refused.result
         assert (await cp.site(domain)).status is SiteStatus.ENABLED  # type: ignore[union-attr]
 
         # delete: refused while enabled; then a backup first: without a backup
@@ -284,3 +288,50 @@ async def test_https_required_with_an_alias_redirected_to_the_domain(
         assert verify.result == "no drift", await cp.log_text(verify)
         await _ok(cp, "site.delete", domain, {"force": True, "skip_backup": True})
         assert not cert.exists()
+
+
+async def test_install_again_on_a_live_site_changes_nothing_and_verify_finds_pool_drift(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.a
+    domain = bed.domain("again")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("php3", host.name, "php", f"{host.root}/platforms/php3-{domain[:8]}")],
+            [Site(domain, "php3", aliases=(f"www.{domain}",))],
+        )
+        await _ok(cp, "platform.install", "php3")
+        await _ok(cp, "site.install", domain, {"db_engine": "mysql"})
+        settings = host.site_dir(domain) / "private" / "settings.php"
+        before = {
+            path: path.read_bytes()
+            for path in (host.vhost_file(domain), host.pool_file(domain), settings)
+        }
+        vhost_mtime = host.vhost_file(domain).stat().st_mtime_ns
+
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        log = await cp.log_text(task)
+        assert task.state is TaskState.SUCCEEDED, log
+        assert task.result == f"installed {domain} (php, mysql)"
+        assert f"Unix user {unix_user(domain)}: already there" in log
+        assert "converged" in log and "settings: unchanged" in log
+        assert ": unchanged" in log.split("php-fpm pool", 1)[1].splitlines()[0]
+        assert "applied" not in [line for line in log.splitlines() if "vhost " in line][-1]
+        assert {path: path.read_bytes() for path in before} == before
+        assert host.vhost_file(domain).stat().st_mtime_ns == vhost_mtime
+        assert "rollback" not in log
+        assert (await host.aget(domain)).status == 200
+
+        # pool drift (someone edited the pool): verify says so and puts it back
+        pool = host.pool_file(domain)
+        pool.write_text(pool.read_text().replace("pm.max_children", "; pm.max_children", 1))
+        assert pool.read_bytes() != before[pool]
+        verify = await cp.run("site.verify", domain)
+        log = await cp.log_text(verify)
+        assert verify.state is TaskState.SUCCEEDED, log
+        assert verify.result == "converged: php pool", log
+        assert "drift in the php-fpm pool" in log and "; pm.max_children" in log
+        assert pool.read_bytes() == before[pool]
+        assert (await host.aget(domain)).status == 200
+        await _ok(cp, "site.delete", domain, {"force": True, "skip_backup": True})
