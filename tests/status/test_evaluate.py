@@ -108,6 +108,17 @@ async def disk_filling(db: Database) -> None:
         await metrics.rollup(conn)
 
 
+async def disk_filling_fast(db: Database) -> None:
+    # 10 MB an hour, 800 of 1000 MB used now (80 %, under the full threshold): 20 hours
+    async with db.write() as conn:
+        for hours in range(48, -1, -1):
+            used = 800.0 - 10.0 * hours
+            await metrics.record_server(
+                conn, "web1", at=NOW - hours * 3600, reachable=True, data=healthy(disks=_disk(used))
+            )
+        await metrics.rollup(conn)
+
+
 async def disk_shrinking(db: Database) -> None:
     async with db.write() as conn:
         for hours in range(48, -1, -1):
@@ -268,6 +279,7 @@ CASES: list[tuple[str, Setup, str | None, State]] = [
     ("disk 99 %", disk_crit, "disk.full", State.CRITICAL),
     ("inodes 97.5 %", inodes_crit, "disk.inodes", State.CRITICAL),
     ("disk full in 2.5 days", disk_filling, "disk.filling", State.WARNING),
+    ("disk full in 20 hours", disk_filling_fast, "disk.filling", State.CRITICAL),
     ("disk shrinking", disk_shrinking, None, State.OK),
     ("site answers 500", probe_500, "site.probe", State.CRITICAL),
     ("site does not answer", probe_no_answer, "site.probe", State.CRITICAL),
@@ -382,3 +394,55 @@ async def test_a_fresh_store_is_unknown_until_collected(tmp_path: Path) -> None:
     assert report.state is State.UNKNOWN
     assert {p.subject for p in report.problems} == {"web1", "web2"}
     assert all("no collection has run" in p.reason for p in report.problems)
+
+
+async def test_a_disk_full_within_a_day_is_critical_and_says_when(tmp_path: Path) -> None:
+    db = await fleet_store(tmp_path / "c.db")
+    try:
+        await all_healthy(db)
+        await disk_filling_fast(db)
+        report = await evaluate(db, config(db.path), now=NOW)
+    finally:
+        await db.close()
+    [problem] = report.problems
+    assert (problem.check, problem.state, problem.subject) == (
+        "disk.filling",
+        State.CRITICAL,
+        "web1:/srv",
+    )
+    # 200 MB left at 10 MB an hour; the fit is over hourly means, so give or take an hour
+    assert problem.value == pytest.approx(20 / 24, abs=1 / 24) and problem.threshold == 1
+    assert " hours at 0.23 GB a day" in problem.reason
+
+
+async def test_a_client_bandwidth_quota_sums_its_sites_traffic(tmp_path: Path) -> None:
+    """acme owns s0.web1 and s0.web2; s1.web1's traffic is not its."""
+    quotas = {"bandwidth_mb_month": 100, "warn_percent": 70}
+    db = await fleet_store(tmp_path / "c.db", client_quotas=quotas)
+    try:
+        await all_healthy(db)
+        await _traffic(db, "s1.web1.example", 500)
+        await _traffic(db, "s0.web1.example", 40)
+        assert (await evaluate(db, config(db.path), now=NOW)).problems == []
+        await _traffic(db, "s0.web2.example", 35)
+        warned = await evaluate(db, config(db.path), now=NOW)
+        async with db.write() as conn:
+            await metrics.record_traffic(
+                conn,
+                [
+                    metrics.TrafficSample(
+                        "s0.web2.example", int(NOW) // 60 * 60 - 60, 10, 30 * 2**20
+                    )
+                ],
+            )
+        critical = await evaluate(db, config(db.path), now=NOW)
+    finally:
+        await db.close()
+    [warning] = warned.problems
+    assert (warning.check, warning.kind, warning.subject) == ("quota.bandwidth", "client", "acme")
+    assert warning.state is State.WARNING and warning.threshold == 70
+    assert warning.value == pytest.approx(75.0)
+    assert "its sites' traffic this month 75 of 100 MB (75 % of the quota)" in warning.reason
+    [crit] = critical.problems
+    assert crit.state is State.CRITICAL and crit.value == pytest.approx(105.0)
+    assert critical.exit_code == 2
