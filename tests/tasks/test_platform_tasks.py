@@ -214,11 +214,73 @@ async def test_a_hostile_domain_in_the_store_is_refused_before_any_remote_comman
                     "SELECT id, ? FROM platforms WHERE name = 'p'",
                     (domain,),
                 )
-        for kind in ("site.install", "site.verify", "site.delete", "site.disable"):
+        for kind, args in SITE_KINDS.items():
             for domain in hostile:
-                task = await cp.run(
-                    kind, domain, {"skip_backup": True} if kind == "site.delete" else None
-                )
+                task = await cp.run(kind, domain, dict(args))
                 assert task.state is TaskState.FAILED, (kind, domain)
-                assert "refused before any remote command" in task.result, task.result
+                assert "refused before any remote command" in task.result, (kind, task.result)
+    assert calls == []
+
+
+#: Every site kind, with the args it needs to be queued.
+SITE_KINDS: dict[str, dict[str, object]] = {
+    "site.install": {"source": "/usr/share/wordpress"},
+    "site.verify": {},
+    "site.disable": {},
+    "site.enable": {},
+    "site.delete": {"skip_backup": True, "force": True},
+    "site.login-reset": {},
+    "site.backup": {},
+    "site.backup-delete": {"backup": 1},
+    "site.backup-prune": {},
+    "site.restore": {},
+    "site.clone": {"domain": "clone-target.example"},
+    "site.migrate": {"platform": "p"},
+}
+
+#: Every platform kind, with the args it needs to be queued.
+PLATFORM_KINDS: dict[str, dict[str, object]] = {
+    "platform.install": {"source": "/usr/share/wordpress"},
+    "platform.verify": {},
+    "platform.lock": {},
+    "platform.unlock": {},
+    "platform.delete": {},
+}
+
+
+def test_every_site_and_platform_kind_is_in_the_hostile_test() -> None:
+    from cockpit.engine import Registry
+
+    names = {k.name for k in Registry.default() if k.name.startswith(("site.", "platform."))}
+    assert names == set(SITE_KINDS) | set(PLATFORM_KINDS)
+
+
+async def test_a_hostile_platform_in_the_store_is_refused_before_any_remote_command(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    host = bed.a
+    calls: list[str] = []
+    hostile = {
+        "p1": "/srv/$(reboot)",
+        "p2": "/srv/a b",
+        "p3": "/srv/../etc",
+        "p4": "/srv/x\nrm -rf /",
+        "p;id": "/srv/ok",
+        "$(id)": "/srv/ok2",
+        "-rf": "/srv/ok3",
+    }
+    async with cockpit(bed, tmp_path, transport_factory=lambda s: _Refusing(s, calls)) as cp:
+        await cp.add([host.server()])
+        async with cp.db.write() as conn:
+            for name, root in hostile.items():
+                await conn.execute(
+                    "INSERT INTO platforms (server_id, type, name, root) "
+                    "SELECT id, 'wordpress', ?, ? FROM servers",
+                    (name, root),
+                )
+        for kind, args in PLATFORM_KINDS.items():
+            for name in hostile:
+                task = await cp.run(kind, name, dict(args))
+                assert task.state is TaskState.FAILED, (kind, name)
+                assert "refused before any remote command" in task.result, (kind, task.result)
     assert calls == []
