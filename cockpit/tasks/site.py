@@ -803,6 +803,7 @@ async def converge_settings(ctx: TaskContext, env: SiteEnv, *, create: bool) -> 
     master = _master_secret(ctx, env, create=create)
     files = env.plugin.config_files(env.layout, env.site, env.credentials, master)
     before: dict[str, str | None] = ctx.state.setdefault("settings_before", {})
+    modes: dict[str, int] = ctx.state.setdefault("settings_modes", {})
     written = []
     for config in files:
         current = await env.plugin.read_file(env.transport, config.path)
@@ -812,6 +813,7 @@ async def converge_settings(ctx: TaskContext, env: SiteEnv, *, create: bool) -> 
             ctx.log(f"drift in {config.path}:")
             _log_output(ctx, _diff(current, config.text, config.path))
         before.setdefault(config.path, current)
+        modes[config.path] = config.mode
         await env.plugin.place_file(
             env.transport,
             config.path,
@@ -835,11 +837,12 @@ async def _settings(ctx: TaskContext) -> None:
 
 async def _settings_undo(ctx: TaskContext) -> None:
     env = await site_env(ctx)
+    modes: dict[str, int] = ctx.state.get("settings_modes", {})
     for path, text in ctx.state.get("settings_before", {}).items():
         if text is not None:
             await env.plugin.place_file(
                 env.transport, path, text, user=env.layout.unix_user, group=env.web_group,
-                mode=0o640,
+                mode=modes[path],
             )  # fmt: skip
         elif not ctx.state.get("dirs_created"):
             await run_step(env.transport, "remove a new config", 'rm -f -- "$1"', [path], sudo=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import grp
+import pwd
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -433,3 +435,36 @@ async def test_enable_through_a_broken_vhost_template_leaves_the_site_disabled(
         response = await host.aget(domain)
         assert response.status == 503 and "This site is disabled" in response.text
         assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
+
+
+async def test_a_failed_install_again_puts_the_previous_settings_back(
+    bed: SiteBed, tmp_path: Path
+) -> None:
+    """Installing an installed site again rewrites settings that drifted; a later
+    failure (a refused vhost) puts the previous text back, owner and mode as the
+    platform's config file says (0640 site user:web group)."""
+    host = bed.a
+    domain = bed.domain("setb")
+    async with cockpit(bed, tmp_path) as cp:
+        await cp.add(
+            [host.server()],
+            [Platform("php", host.name, "php", f"{host.root}/platforms/php-{domain[:9]}")],
+            [Site(domain, "php")],
+        )
+        await _platforms(cp, "php")
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        assert task.state is TaskState.SUCCEEDED, await cp.log_text(task)
+        settings = host.site_dir(domain) / "private" / "settings.php"
+        drifted = settings.read_text() + "// edited by hand\n"
+        settings.write_text(drifted)
+        _broken_nginx_template()
+        task = await cp.run("site.install", domain, {"db_engine": "mysql"})
+        log = await cp.log_text(task)
+        assert task.state is TaskState.FAILED, log
+        assert f"drift in {settings}" in log and "rollback of settings: done" in log
+        assert settings.read_text() == drifted
+        info = settings.stat()
+        assert oct(info.st_mode & 0o7777) == oct(0o640)
+        assert pwd.getpwuid(info.st_uid).pw_name == unix_user(domain)
+        assert grp.getgrgid(info.st_gid).gr_name == "www-data"
+        assert (await host.aget(domain)).status == 200
