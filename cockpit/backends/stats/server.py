@@ -8,8 +8,9 @@ and prints tagged sections; nothing else crosses the network. It reads:
 - ``/proc/loadavg``, the online CPUs, ``/proc/meminfo`` (memory and swap), the uptime;
 - ``df -P -k -T`` and ``df -P -i``: space and inodes per mount (pseudo file systems left out);
 - each web and database service of the server's inventory: running (the web server
-  answers HTTP on its probe address, ``mariadb-admin ping``, ``pg_isready``) and, for web
-  servers, whether the config test passes (the plugin's own ``svc_test``);
+  answers HTTP on its probe address, or takes the connection and closes it unanswered;
+  ``mariadb-admin ping``, ``pg_isready``) and, for web servers, whether the config test
+  passes (the plugin's own ``svc_test``);
 - php-fpm, when installed: whether a master process runs;
 - a pending reboot (``/run/reboot-required``, or ``needs-restarting -r``);
 - the server's clock: its ``date`` is the script's first line, compared with the local
@@ -119,7 +120,10 @@ svc_http_{n}() {{
 {vars}
 {functions}
     code=$(curl -s -k -o /dev/null -w '%{{http_code}}' --max-time 5 -- "$url" 2>/dev/null)
-    case $code in ''|000) r=0 ;; *) r=1 ;; esac
+    rc=$?
+    # no status: down, unless the server took the connection and closed it unanswered
+    # (curl 52, "empty reply": nginx's common default server "return 444")
+    case $code in ''|000) case $rc in 52) r=1 code=empty ;; *) r=0 ;; esac ;; *) r=1 ;; esac
     if out=$(svc_test 2>&1); then c=1; else c=0; fi
     printf '@@svc %s\thttp\t%s\t%s\tHTTP %s %s\n' "$name" "$r" "$c" "${{code:-none}}" "$(printf '%s' "$out" | tail -n 3 | tr '\t\n' '  ' | cut -c1-300)"
 }}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,22 @@ from cockpit.store import servers as server_queries
 from cockpit.store import sites as site_queries
 from cockpit.store.sites import RefIds
 from cockpit.tasks.stats import collect_server_stats
+
+# the web and database beds of the service tests, reused as they are
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+from svckit import (
+    TESTBED_DB_SETTINGS,
+    WebBed,
+    bed_ports,
+    make_pool,
+    server_for,
+    start_bed,
+    stop_bed,
+)
+from testbed import MariaDBAdmin, MariaDBFactory, PostgresAdmin, PostgresFactory, TestHost
+
+from cockpit.backends.services.certs import SelfSigned
+from cockpit.backends.stats.sites import database_sizes, probe_sites, targets_for
 
 pytestmark = pytest.mark.testbed
 
@@ -292,3 +310,110 @@ def test_rendered_vhosts_of_two_sites_pass_nginx_config_test(tmp_path: Path) -> 
         ["nginx", "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True
     )
     assert test.returncode == 0, test.stderr
+
+
+@asynccontextmanager
+async def _https_bed(testhost: TestHost, fleet: Fleet) -> AsyncIterator[WebBed]:
+    ports = bed_ports(fleet)
+    pool = make_pool(testhost)
+    try:
+        bed = await start_bed(testhost, pool, "nginx", ports.nginx_http, ports.nginx_https)
+        try:
+            yield bed
+        finally:
+            await stop_bed(bed)
+    finally:
+        await pool.close()
+
+
+async def test_certificate_days_left_read_from_a_real_https_vhost(
+    testhost: TestHost, fleet: Fleet
+) -> None:
+    domain = "shop.stats.test"
+    async with _https_bed(testhost, fleet) as bed:
+        http = bed.http
+        docroot = await bed.docroot(domain)
+        await http.apply_site(bed.transport, Vhost(Site(domain=domain, platform="p"), docroot))
+        ensured = await SelfSigned(http).ensure(bed.transport, domain, [domain])
+        assert ensured.issued and ensured.info.not_after is not None
+        site = Site(domain=domain, platform="p", https="on")
+        paths = http.certificate_paths(domain)
+        await http.apply_site(bed.transport, Vhost(site, docroot, certificate=paths))
+        targets, note = targets_for(bed.server, [site], deep=True)
+        assert note == "" and [t.tls_port for t in targets] == [bed.https_port]
+        before = time.time()
+        [probe] = await probe_sites(bed.transport, bed.server, targets)
+    assert probe.probed and probe.http_status == 200, probe
+    assert probe.tls_checked and probe.tls_error == "" and probe.tls_expires_at is not None
+    # the very certificate issued, as the web server presents it
+    assert probe.tls_expires_at == pytest.approx(ensured.info.not_after.timestamp(), abs=1)
+    assert 800 < (probe.tls_expires_at - before) / 86400 <= 825
+
+
+async def test_a_failing_config_test_is_reported(testhost: TestHost, fleet: Fleet) -> None:
+    async with _https_bed(testhost, fleet) as bed:
+        good = await collect_server(bed.transport, bed.server)
+        settings = bed.http.settings
+        broken = f"{settings['enabled_dir']}/broken.conf"
+        await bed.transport.upload(b"server { no_such_directive on; }\n", broken, mode=0o644)
+        try:
+            bad = await collect_server(bed.transport, bed.server)
+        finally:
+            await bed.transport.run_script('rm -f -- "$1"', [broken], sudo=True)
+    assert good.reachable and bad.reachable, (good.error, bad.error)
+    [ok] = [s for s in good.services if s.name == "http/nginx"]
+    assert ok.running and ok.config_ok is True
+    [failing] = [s for s in bad.services if s.name == "http/nginx"]
+    assert failing.running and failing.config_ok is False
+    assert "no_such_directive" in failing.detail, failing.detail
+
+
+async def test_database_sizes_and_postgres_running_on_the_real_servers(
+    testhost: TestHost,
+    mariadb_admin: MariaDBAdmin,
+    mariadb_db: MariaDBFactory,
+    postgres_admin: PostgresAdmin,
+    postgres_db: PostgresFactory,
+) -> None:
+    my, pg = mariadb_db(), postgres_db()
+    mariadb_admin.execute(
+        f"CREATE TABLE `{my.name}`.t (b LONGBLOB) ENGINE=InnoDB;"
+        f"INSERT INTO `{my.name}`.t VALUES (REPEAT('x', 3000000));"
+        f"ANALYZE TABLE `{my.name}`.t;"
+    )
+    postgres_admin.execute(
+        "CREATE TABLE t (b text);"
+        "INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 50000) g;",
+        database=pg.name,
+    )
+    server = server_for(
+        testhost,
+        Service("db", "mysql", TESTBED_DB_SETTINGS["mysql"]),
+        Service("db", "pgsql", TESTBED_DB_SETTINGS["pgsql"]),
+    )
+    pool = make_pool(testhost)
+    try:
+        transport = pool.transport(server)
+        sizes = await database_sizes(transport, server)
+        sample = await collect_server(transport, server)
+        nowhere = server_for(
+            testhost, Service("db", "pgsql", {**TESTBED_DB_SETTINGS["pgsql"], "port": 1})
+        )
+        down = await collect_server(pool.transport(nowhere), nowhere)
+    finally:
+        await pool.close()
+    my_truth = int(
+        mariadb_admin.execute(
+            "SELECT SUM(data_length + index_length) FROM information_schema.tables"
+            f" WHERE table_schema = '{my.name}'"
+        ).strip()
+    )
+    pg_truth = int(postgres_admin.execute(f"SELECT pg_database_size('{pg.name}')").strip())
+    assert sizes[("mysql", my.name)] == my_truth and my_truth >= 3_000_000
+    assert sizes[("pgsql", pg.name)] == pg_truth and pg_truth > 2_000_000
+    running = {s.name: s.running for s in sample.services if s.kind == "db"}
+    assert running == {"db/mysql": True, "db/pgsql": True}, sample.services
+    [pgsql] = [s for s in sample.services if s.name == "db/pgsql"]
+    assert "accepting connections" in pgsql.detail
+    # nothing listens on port 1: the same check says PostgreSQL is not running
+    assert [(s.name, s.running) for s in down.services if s.kind == "db"] == [("db/pgsql", False)]
