@@ -140,3 +140,59 @@ def test_a_wordpress_site_added_installed_disabled_deleted_removed(
     cli.ok("site", "remove", domain)
     gone = cli("site", "remove", domain)
     assert gone.returncode == 2 and f"no site {domain}" in gone.stderr
+
+
+async def test_the_core_adds_and_removes_sites_with_their_refusals(tmp_path: Path) -> None:
+    """Cockpit.add_site / add_platform / remove_site on a store alone (no server runs)."""
+    from datetime import UTC, datetime
+
+    from cockpit.config import Config
+    from cockpit.engine import Engine
+    from cockpit.model import Backup, Platform, Site, ValidationError
+    from cockpit.store import backups as backup_queries
+    from cockpit.store.errors import ConflictError, NotFoundError
+
+    config = Config(store=tmp_path / "data" / "cockpit.db")
+    cockpit = await Cockpit.open(config)
+    try:
+        server = (await cockpit.servers())[0].name
+        wp = Platform("wp", server, "wordpress", "/srv/wp")
+        with pytest.raises(ValidationError):
+            await cockpit.add_site(Site("a.example", "other"), platform=wp)
+        await cockpit.add_site(Site("a.example", "wp", client="acme"), platform=wp)
+        assert (await cockpit.platform("wp")) == wp
+        assert [c.name for c in await cockpit.clients()] == ["acme"]
+        with pytest.raises(ConflictError, match=r"a site a\.example already"):
+            await cockpit.add_site(Site("a.example", "wp"))
+        with pytest.raises(ConflictError, match="platform named wp already"):
+            await cockpit.add_platform(wp)
+        with pytest.raises(NotFoundError):
+            await cockpit.add_site(Site("b.example", "nowhere"))
+        assert await cockpit.site("b.example") is None
+
+        # a task queued on it, then a backup of it: each keeps the row
+        engine = Engine(cockpit.db, config)
+        await engine.queue("site.verify", ["a.example"], None, start_worker=False)
+        with pytest.raises(ConflictError, match="queued or running"):
+            await cockpit.remove_site("a.example")
+        async with cockpit.db.write() as conn:
+            await conn.execute("UPDATE tasks SET state = 'failed'")
+        async with cockpit.db.write() as conn:
+            await backup_queries.add(
+                conn,
+                Backup("a.example", "/srv/b.tar", 1, "0" * 64, datetime.now(UTC), server=server),
+            )
+        with pytest.raises(ConflictError, match=r"backups of a\.example"):
+            await cockpit.remove_site("a.example")
+        assert await cockpit.site("a.example") is not None
+        async with cockpit.db.write() as conn:
+            await conn.execute("DELETE FROM backups")
+            await conn.execute("UPDATE tasks SET state = 'succeeded'")
+        with pytest.raises(ConflictError, match=r"run site\.delete first"):
+            await cockpit.remove_site("a.example")
+        async with cockpit.db.write() as conn:
+            await conn.execute("UPDATE tasks SET state = 'failed'")
+        await cockpit.remove_site("a.example")
+        assert await cockpit.site("a.example") is None
+    finally:
+        await cockpit.close()
