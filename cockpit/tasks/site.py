@@ -641,6 +641,10 @@ async def _platform_codebase(ctx: TaskContext) -> None:
 async def _platform_codebase_undo(ctx: TaskContext) -> None:
     if ctx.state.get("platform_install"):
         await platform_tasks.install_undo(ctx)
+        # the release recorded goes with the codebase
+        env = await site_env(ctx)
+        async with ctx.db.write() as conn:
+            await platform_queries.update_many(conn, [env.platform], await server_queries.ids(conn))
 
 
 async def _user(ctx: TaskContext) -> None:

@@ -236,6 +236,7 @@ async def test_a_failed_one_step_install_removes_the_platform_codebase_too(
         assert "failed at step vhost" in task.result
         assert "rollback of platform codebase: done" in log
         assert not Path(root).exists()
+        assert (await cp.platform("wpx")).release == ""  # type: ignore[union-attr]
         assert not list(Path(root).parent.glob(".cockpit-codebase.*"))
         _assert_no_residue(host, domain)
 
