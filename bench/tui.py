@@ -204,7 +204,10 @@ def measure(
     for run in range(runs):
         term = Pty([str(exe), "--store", str(store)], env, SIZE)
         try:
+            # The app opens on the overview (the on-call findings, servers among them).
             launch.append(term.wait_for(rb"web00")[0])
+            term.drain()
+            term.send(b"1")
             term.wait_for(rb"1 of 20")
             term.drain()
             if run == 0:
@@ -243,7 +246,7 @@ def measure(
         finally:
             term.close()
     rows = [
-        ["process start → servers list on screen", _ms(launch), "< 1 s"],
+        ["process start → overview on screen (it names the servers)", _ms(launch), "< 1 s"],
         ["`3` → first page of the 100,000-site list on screen", _ms(sites), "< 1 s"],
         [
             f"filter keystroke → list repainted (typing `{needle}`, {len(keys)} keys)",
