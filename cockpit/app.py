@@ -183,6 +183,9 @@ class CockpitApp(App[None]):
         self._held_since = 0.0
         self._key_in_flight: events.Key | None = None
         self._key_in_flight_since = 0.0
+        self._key_target: DOMNode | None = None
+        #: A prompt whose enter or esc is in flight, and its count of handled ones then.
+        self._leaving: tuple[PromptBar, int] | None = None
         self._key_timer: Timer | None = None
         for name in themes.cockpit_names:
             self.register_theme(themes.get(name))
@@ -225,18 +228,33 @@ class CockpitApp(App[None]):
         if event.is_forwarded:
             self._key_in_flight = event
             self._key_in_flight_since = time.monotonic()
+            self._key_target = target
             target.call_later(self._key_reached, event)
             self._watch_keys()
 
     def _key_reached(self, event: events.Key) -> None:
-        """The focused widget has handled ``event``: done, unless it bubbles on to the app."""
+        """The focused widget has handled ``event``: done, unless it bubbles on to the app,
+        or it submits or cancels a prompt (``enter``, ``esc`` in ``/`` or ``:``): then the
+        key is done when the view has handled that (a few messages later: it gives the
+        focus back to the list), so the next key goes to the list, not to the prompt
+        (:meth:`_release_keys` looks)."""
         if self._key_in_flight is event and event._stop_propagation:
+            self._key_handled(event)
+
+    def _key_handled(self, event: events.Key) -> None:
+        target = self._key_target
+        bar = target.parent if isinstance(target, Input) else None
+        if event.key in ("enter", "escape") and isinstance(bar, PromptBar):
+            # Done once the view has handled the submission or cancellation it makes.
+            self._leaving = (bar, bar.handled)
+        else:
             self._key_done()
 
     async def _on_key(self, event: events.Key) -> None:
-        # Runs before App._on_key resolves the bindings: the next key goes after those.
+        # Runs before App._on_key resolves the bindings: the next key goes after those
+        # (after the view handled it, for a key that submits or cancels a prompt).
         if event is self._key_in_flight:
-            self._key_done()
+            self._key_handled(event)
 
     def _key_done(self) -> None:
         self._key_in_flight = None
@@ -259,6 +277,11 @@ class CockpitApp(App[None]):
             self.KEY_FLIGHT_LIMIT
         ):
             self._key_in_flight = None
+        leaving = self._leaving
+        if leaving is not None and leaving[0].handled > leaving[1]:
+            self._key_in_flight = None  # the view handled the prompt's enter or esc
+        if self._key_in_flight is None:
+            self._leaving = None
         overdue = now - self._held_since > self.KEY_HOLD_LIMIT
         while self._held_keys and self._key_in_flight is None and (overdue or self._screen_ready()):
             await self._dispatch_key(self._held_keys.pop(0))

@@ -4,7 +4,9 @@ and the ``/`` filter are both one of these.
 It opens *synchronously* (:meth:`PromptBar.open` moves the focus at once): keys typed
 right after ``:`` or ``/`` (a fast typist, a paste, ``tmux send-keys``) land in it,
 not in the list underneath. The keys that open it should be priority bindings so they
-run before the next key is dispatched.
+run before the next key is dispatched. :attr:`PromptBar.handled` counts the submissions
+and cancellations the view has handled, so keys typed after ``enter`` or ``esc`` can
+wait for the view to take the focus back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.message import Message
+from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
@@ -93,6 +97,8 @@ class PromptBar(Horizontal):
         self._suggester = suggester
         self._error: str | None = None
         self._note: tuple[str, bool] = ("", False)
+        #: How many submissions and cancellations the view above has handled.
+        self.handled = 0
 
     def compose(self) -> ComposeResult:
         yield Label(self._prompt, classes="prompt--char")
@@ -143,7 +149,7 @@ class PromptBar(Horizontal):
         self.set_class(keep_visible, "-active")
 
     def action_cancel(self) -> None:
-        self.post_message(self.Cancelled(self))
+        self._post_and_follow(self.Cancelled(self))
 
     def action_complete(self) -> None:
         field = self.input
@@ -153,4 +159,21 @@ class PromptBar(Horizontal):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.post_message(self.Submitted(self, event.value))
+        self._post_and_follow(self.Submitted(self, event.value))
+
+    def _post_and_follow(self, message: Message) -> None:
+        """Post ``message`` and count it in :attr:`handled` once the screen has handled it
+        (a callback queued behind it at each node it bubbles through)."""
+        self.post_message(message)
+        self.call_later(self._behind, self.parent)
+
+    def _behind(self, node: DOMNode | None) -> None:
+        if node is None:
+            self.handled += 1
+        elif isinstance(node, Screen):
+            node.call_later(self._count)
+        else:
+            node.call_later(self._behind, node.parent)
+
+    def _count(self) -> None:
+        self.handled += 1

@@ -225,6 +225,27 @@ async def test_keys_typed_fast_after_colon_and_slash_land_in_the_prompt(
         assert table_of(app).row_query.sort == "domain"
 
 
+async def test_keys_typed_fast_after_enter_or_esc_in_a_prompt_go_to_the_list(
+    fleet_cockpit: Cockpit,
+) -> None:
+    app = make_app(fleet_cockpit, start_view="servers")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        type_fast(app, "/web\rj")  # filter, keep it, then down: j is not filter text
+        await settle(pilot)
+        assert table_of(app).row_query.filter_text == "web"
+        assert keys_of(app) == ["web1", "web2"]
+        assert table_of(app).cursor_index == 1
+        app.post_message(events.Key("escape", None))  # clears the kept filter
+        type_fast(app, "/db")
+        app.post_message(events.Key("escape", None))  # leaves the bar, clearing it
+        type_fast(app, "G")
+        await settle(pilot)
+        assert table_of(app).row_query.filter_text == ""
+        assert table_of(app).cursor_index == 3
+        assert table_of(app).has_focus
+
+
 async def test_sites_command_takes_a_filter(fleet_cockpit: Cockpit) -> None:
     app = make_app(fleet_cockpit)
     async with app.run_test(size=SIZE) as pilot:
