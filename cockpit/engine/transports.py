@@ -26,6 +26,15 @@ class TransportFactory:
         self.config = config
         self._pool: SshPool | None = None
 
+    def prepare(self) -> None:
+        """Load the SSH backend and make its pool now, as a worker starts, rather than
+        when its first SSH task runs (importing asyncssh takes a noticeable moment). On
+        the event loop that will use the pool."""
+        if self._pool is None:
+            from cockpit.backends.ssh import SshPool
+
+            self._pool = SshPool(self.config)
+
     def __call__(self, server: Server) -> Transport:
         if server.transport is TransportKind.LOCAL:
             return transport_for(server, self.config)

@@ -147,6 +147,7 @@ class Worker:
             asyncio.create_task(self._maintenance_loop(), name="maintenance"),
         ]
         try:
+            self._prepare_transports()
             await self.recover()
             while not self._stop.is_set():
                 free = self.options.global_limit - self._slots
@@ -160,6 +161,17 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), self.options.poll)
         finally:
             await self._shutdown(loops)
+
+    def _prepare_transports(self) -> None:
+        """Load the transports' code before the first task needs it (see
+        ``TransportFactory.prepare``); a failure here surfaces again in the tasks."""
+        prepare = getattr(self._factory, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            prepare()
+        except Exception as exc:
+            log.warning("preparing the transports failed (tasks will say why): %s", exc)
 
     async def _claim(self) -> int:
         """Claim what the global limit allows (with the next group of task ends)."""
