@@ -592,3 +592,17 @@ async def test_log_lines_are_written_in_batches(env: Env) -> None:
     lines = len(await env.engine.log(task.id, limit=10_000))
     assert lines > 5000
     assert batches <= 50, f"{lines} lines in {batches} transactions"
+
+
+async def test_a_worker_loads_its_ssh_transport_when_it_starts(env: Env) -> None:
+    """Not in the first SSH task: importing the SSH backend takes a moment."""
+    from cockpit.engine.transports import TransportFactory
+
+    async with worker(env) as w:
+        factory = w._factory
+        assert isinstance(factory, TransportFactory)
+        deadline = time.monotonic() + 10
+        while factory._pool is None:
+            assert time.monotonic() < deadline, "the SSH pool was not made at start"
+            await asyncio.sleep(0.01)
+        assert w.claimed == 0
