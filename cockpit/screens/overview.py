@@ -353,11 +353,13 @@ STATUS_CHECKS: Final[dict[str, tuple[str, str]]] = {
     "task.failed": ("tasks", "failed, not re-run"),
     "disk.full": ("disks", "full"),
     "disk.filling": ("disks", "filling up"),
+    "disk.inodes": ("disks", "inodes"),
     "site.certificate": ("sites", "certificate"),
     "service.config": ("services", "config test fails"),
     "server.reboot": ("servers", "reboot pending"),
     "server.clock": ("servers", "clock off"),
     "server.stale": ("servers", "no statistics"),
+    "server.timeout": ("servers", "timed out"),
     "quota.bandwidth": ("quotas", "bandwidth"),
     "quota.disk": ("quotas", "disk"),
 }
