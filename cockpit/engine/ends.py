@@ -96,6 +96,8 @@ class EndGroup:
         self._drainer: asyncio.Task[None] | None = None
         #: How many transactions were written.
         self.transactions = 0
+        #: How many of them ended a task and claimed a task in the freed slot.
+        self.handoffs = 0
 
     async def commit(
         self,
@@ -105,9 +107,11 @@ class EndGroup:
         ending: bool = False,
         claims: bool = False,
     ) -> Any:
-        """Write ``body`` with the next group; its result once that commits."""
+        """Write ``body`` with the next group; its result once that commits. ``ending``:
+        a task's end, whose slot the group fills with a task it claims; ``claims``: claim
+        what the free slots allow even without an end (the worker's own claim)."""
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(body, committed, done, ending, claims))
+        self._queue.append(_Pending(body, committed, done, ending, claims or ending))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="task-ends")
         # shielded: a task cancelled while its end waits still has its end written
@@ -141,6 +145,10 @@ class EndGroup:
                     self._settle(item, len(outcome.claimed) if item.body is None else value)
                 elif not item.done.done():
                     item.done.set_exception(value)
+            pairs = zip(group, outcome.results, strict=True)
+            ended = any(item.ending and ok for item, (ok, _) in pairs)
+            if outcome.claimed and ended:
+                self.handoffs += 1
             if outcome.claim_error is not None:
                 log.warning("claiming tasks failed (will retry): %s", outcome.claim_error)
             if outcome.claimed and self.claimer is not None:

@@ -606,3 +606,14 @@ async def test_a_worker_loads_its_ssh_transport_when_it_starts(env: Env) -> None
             assert time.monotonic() < deadline, "the SSH pool was not made at start"
             await asyncio.sleep(0.01)
         assert w.claimed == 0
+
+
+async def test_a_task_end_claims_its_successor_in_the_same_transaction(env: Env) -> None:
+    """One slot, six tasks: each end frees the slot and claims the next task in its
+    own transaction (no second transaction, and no wait for the worker's loop)."""
+    batch = await env.engine.queue("test.echo", env.sites[:6])
+    async with worker(env, global_limit=1) as w:
+        tasks = await env.engine.wait(batch.task_ids, timeout=30)
+        handoffs = w.ends.handoffs
+    assert {t.state for t in tasks} == {TaskState.SUCCEEDED}
+    assert handoffs == 5  # the sixth end finds nothing left to claim
