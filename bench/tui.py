@@ -202,7 +202,8 @@ def measure(
     per_key: dict[int, list[float]] = {i: [] for i in range(1, len(needle) + 1)}
     memory: list[list[str]] = []
     for run in range(runs):
-        term = Pty([str(exe), "--store", str(store)], env, SIZE)
+        # Read-only: the bench browses; a writable TUI would start a detached worker.
+        term = Pty([str(exe), "--store", str(store), "--read-only"], env, SIZE)
         try:
             # The app opens on the overview (the on-call findings, servers among them).
             launch.append(term.wait_for(rb"web00")[0])
