@@ -222,6 +222,63 @@ class Schedule:
         )
 
 
+#: What a parameter's value is: how a form reads it and what it suggests.
+#: ``text``, ``path``, ``email`` and ``domain`` are strings (checked as such);
+#: ``platform`` and ``server`` name one in the inventory; ``backup`` is a backup id;
+#: ``int`` a whole number; ``bool`` true or false.
+PARAM_KINDS: Final = frozenset(
+    {"text", "int", "bool", "domain", "platform", "server", "backup", "path", "email"}
+)
+_TRUE: Final = frozenset({"true", "yes", "on", "1", "y"})
+_FALSE: Final = frozenset({"false", "no", "off", "0", "n"})
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One argument a task kind takes (``site.migrate`` takes ``platform``).
+
+    ``choices`` restricts a value to a few words; ``unique`` says the value names
+    something new (a clone's domain), so a batch of the task has one target only.
+    """
+
+    name: str
+    help: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    kind: str = "text"
+    unique: bool = False
+
+    def __post_init__(self) -> None:
+        if not _ARG_KEY_RE.fullmatch(self.name) or _SECRET_KEY_RE.search(self.name):
+            raise ValueError(f"not an argument name: {self.name!r}")
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"param {self.name}: kind must be one of {sorted(PARAM_KINDS)}")
+
+    @property
+    def error_field(self) -> str:
+        """How a :class:`ValidationError` about this param names it: ``args.<name>``."""
+        return f"args.{self.name}"
+
+    def parse(self, text: str) -> Any:
+        """The value typed as ``text`` (a form field, a ``--arg``), as the kind's JSON
+        type: ``bool`` and ``int``/``backup`` are converted, the rest stays a string.
+        Refuses what does not read as the kind (the kind's own check does the rest)."""
+        value = text.strip()
+        if self.kind == "bool":
+            if value.lower() in _TRUE:
+                return True
+            if value.lower() in _FALSE:
+                return False
+            raise ValidationError(self.error_field, "must be true or false", text)
+        if self.kind in ("int", "backup"):
+            try:
+                return int(value)
+            except ValueError:
+                what = "a backup id" if self.kind == "backup" else "a whole number"
+                raise ValidationError(self.error_field, f"must be {what}", text) from None
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class KindInfo:
     """What ``cockpit task kinds`` lists about a registered kind."""
@@ -232,6 +289,8 @@ class KindInfo:
     description: str
     steps: tuple[str, ...] = field(default_factory=tuple)
     max_attempts: int = 1
+    #: The arguments it takes, in the order a form asks for them.
+    params: tuple[Param, ...] = field(default_factory=tuple)
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,11 @@ names a :class:`TaskKind`, an iterable of them, or a callable returning either::
 
     [project.entry-points."cockpit.tasks"]
     myplugin = "myplugin.tasks:KINDS"
+
+A kind declares the arguments it takes as :class:`Param` objects (``params``): ``cockpit task
+kinds`` lists them and the TUI asks for them in a form. ``check_args`` validates and
+normalises them at queue time; a kind that declares params but no ``check_args`` gets
+:func:`check_params`, which checks them by their declaration.
 """
 
 from __future__ import annotations
@@ -30,8 +35,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final
 
-from cockpit.engine.model import KindInfo, TargetKind
-from cockpit.model import ValidationError
+from cockpit.engine.model import KindInfo, Param, TargetKind, check_args
+from cockpit.model import (
+    ValidationError,
+    validate_domain,
+    validate_email,
+    validate_name,
+    validate_path,
+)
 
 if TYPE_CHECKING:
     from cockpit.engine.context import TaskContext
@@ -108,6 +119,29 @@ class TaskKind:
     check_args: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: Whether commands need root on the target (passed to ctx.sh and the run dir).
     sudo: bool = False
+    #: The args it takes (names, help, required or not), for ``task kinds`` and forms.
+    #: They must be the keys ``check_args`` accepts (a test holds every built-in kind to it).
+    params: tuple[Param, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task kind {self.name}: a param is declared twice")
+        if self.check_args is None and self.params:
+            params = self.params
+            object.__setattr__(self, "check_args", lambda args: check_params(params, args))
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``args`` checked and normalised as queueing them would (no secrets, JSON data,
+        then the kind's own ``check_args``), without queueing anything. Raises
+        :class:`ValidationError` naming the field (``args.<name>``)."""
+        clean = check_args(args)
+        if self.check_args is not None:
+            clean = self.check_args(clean)
+        return clean
 
     def plan(self, args: Mapping[str, Any]) -> list[AnyStep]:
         steps = self.steps(args) if callable(self.steps) else self.steps
@@ -124,7 +158,51 @@ class TaskKind:
             description=self.description,
             steps=names,
             max_attempts=self.max_attempts,
+            params=self.params,
         )
+
+
+def check_params(params: Sequence[Param], args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` checked against declared params: no unknown key, every required one,
+    each value of its param's kind (and among its choices)."""
+    known = {p.name: p for p in params}
+    for key in args:
+        if key not in known:
+            valid = ", ".join(sorted(known)) or "none"
+            raise ValidationError(f"args.{key}", f"unknown; valid: {valid}")
+    for param in params:
+        if param.name not in args:
+            if param.required:
+                raise ValidationError(param.error_field, f"required: {param.help}")
+            continue
+        args[param.name] = _check_param(param, args[param.name])
+    return args
+
+
+def _check_param(param: Param, value: Any) -> Any:
+    where = param.error_field
+    if param.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValidationError(where, "must be true or false", value)
+        return value
+    if param.kind in ("int", "backup"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError(where, "must be a whole number", value)
+        return value
+    checks: dict[str, Callable[[object, str], str]] = {
+        "domain": validate_domain,
+        "platform": validate_name,
+        "server": validate_name,
+        "path": validate_path,
+        "email": validate_email,
+    }
+    if param.kind in checks:
+        value = checks[param.kind](value, where)
+    elif not isinstance(value, str):
+        raise ValidationError(where, "must be text", value)
+    if param.choices and value not in param.choices:
+        raise ValidationError(where, f"must be one of {', '.join(param.choices)}", value)
+    return value
 
 
 class UnknownKind(ValidationError):

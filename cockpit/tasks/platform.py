@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from cockpit.backends.platforms import PlatformError, PlatformPlugin, plugin_for
 from cockpit.backends.services.base import CheckStatus, ServiceError, run_step
-from cockpit.engine import Step, StepFailed, TargetKind, TaskContext, TaskKind
+from cockpit.engine import Param, Step, StepFailed, TargetKind, TaskContext, TaskKind
 from cockpit.model import Platform, SiteStatus, ValidationError, validate_path
 from cockpit.store import platforms as platform_queries
 from cockpit.store import servers as server_queries
@@ -224,6 +224,13 @@ PLATFORM_INSTALL: Final = TaskKind(
     max_attempts=1,
     check_args=_install_args,
     sudo=True,
+    params=(
+        Param(
+            "source",
+            "the codebase on the server, a dir or tarball (static, php: optional)",
+            kind="path",
+        ),
+    ),
 )
 
 PLATFORM_VERIFY: Final = TaskKind(

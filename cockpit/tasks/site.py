@@ -70,7 +70,15 @@ from cockpit.backends.services.http import CertificatePaths, HttpService, Vhost
 from cockpit.backends.services.php import PhpPool, render_pool
 from cockpit.backends.transport import Line, LineHandler, Transport
 from cockpit.backends.verify import lay_out
-from cockpit.engine import LogStream, Step, StepFailed, TargetKind, TaskContext, TaskKind
+from cockpit.engine import (
+    LogStream,
+    Param,
+    Step,
+    StepFailed,
+    TargetKind,
+    TaskContext,
+    TaskKind,
+)
 from cockpit.model import (
     DbEngine,
     HttpsMode,
@@ -1469,6 +1477,18 @@ SITE_INSTALL: Final = TaskKind(
     max_attempts=1,
     check_args=_install_args,
     sudo=True,
+    params=(
+        Param(
+            "db_engine",
+            "the database engine (default: one the server offers; none: no database)",
+            choices=("mysql", "pgsql", "none"),
+        ),
+        Param("title", "the site's title (default: its domain)"),
+        Param("admin_user", "the admin's user name (default: admin)"),
+        Param("admin_email", "the admin's e-mail address", kind="email"),
+        Param("source", "the codebase when the platform has none yet (single-site)", kind="path"),
+        Param("skip_probe", "do not probe the site's health at the end", kind="bool"),
+    ),
 )
 
 SITE_VERIFY: Final = TaskKind(
@@ -1499,6 +1519,10 @@ SITE_DELETE: Final = TaskKind(
     max_attempts=1,
     check_args=_delete_args,
     sudo=True,
+    params=(
+        Param("force", "delete even if the site is not disabled", kind="bool"),
+        Param("skip_backup", "do not back the site up first", kind="bool"),
+    ),
 )
 
 SITE_LOGIN_RESET: Final = TaskKind(

@@ -78,6 +78,7 @@ from cockpit.config import BackupRetention
 from cockpit.engine import (
     LogStream,
     OutcomeUnknown,
+    Param,
     RemoteStep,
     Step,
     StepFailed,
@@ -1881,6 +1882,10 @@ SITE_BACKUP: Final = TaskKind(
     ),
     check_args=_backup_args,
     sudo=True,
+    params=(
+        Param("backend", "the backup service type (default: the server's, else tar)"),
+        Param("compression", "how the archive is packed", choices=("zstd", "gzip")),
+    ),
 )
 
 SITE_BACKUP_DELETE: Final = TaskKind(
@@ -1891,6 +1896,10 @@ SITE_BACKUP_DELETE: Final = TaskKind(
     steps=(Step("delete", _backup_delete),),
     check_args=_backup_delete_args,
     sudo=True,
+    params=(
+        Param("backup", "the backup's id", required=True, kind="backup"),
+        Param("server", "the server it is on (default: the one recorded)", kind="server"),
+    ),
 )
 
 SITE_BACKUP_PRUNE: Final = TaskKind(
@@ -1905,6 +1914,13 @@ SITE_BACKUP_PRUNE: Final = TaskKind(
     steps=(Step("plan", _prune_plan), Step("remove", _prune_delete)),
     check_args=_prune_args,
     sudo=True,
+    params=(
+        Param("keep_last", "keep the newest N ordinary backups", kind="int"),
+        Param("keep_days", "keep every backup younger than N days", kind="int"),
+        Param("safety_days", "keep a restore's safety backups N days", kind="int"),
+        Param("delete_days", "keep a delete's backup N days", kind="int"),
+        Param("dry_run", "only say what would be removed", kind="bool"),
+    ),
 )
 
 SITE_RESTORE: Final = TaskKind(
@@ -1919,6 +1935,10 @@ SITE_RESTORE: Final = TaskKind(
     max_attempts=1,
     check_args=_restore_args,
     sudo=True,
+    params=(
+        Param("backup", "the backup's id (default: the newest)", kind="backup"),
+        Param("skip_probe", "do not probe the site's health at the end", kind="bool"),
+    ),
 )
 
 SITE_CLONE: Final = TaskKind(
@@ -1930,6 +1950,12 @@ SITE_CLONE: Final = TaskKind(
     max_attempts=1,
     check_args=_clone_args,
     sudo=True,
+    params=(
+        Param("domain", "the new site's domain", required=True, kind="domain", unique=True),
+        Param("platform", "the platform of the copy (default: the site's)", kind="platform"),
+        Param("https", "HTTPS of the copy (default: off)", choices=("off", "on", "required")),
+        Param("skip_probe", "do not probe the copy's health at the end", kind="bool"),
+    ),
 )
 
 SITE_MIGRATE: Final = TaskKind(
@@ -1941,6 +1967,10 @@ SITE_MIGRATE: Final = TaskKind(
     max_attempts=1,
     check_args=_migrate_args,
     sudo=True,
+    params=(
+        Param("platform", "the platform to move to", required=True, kind="platform"),
+        Param("skip_probe", "do not probe the site's health at the end", kind="bool"),
+    ),
 )
 
 KINDS: Final = (

@@ -38,7 +38,7 @@ from cockpit.backends.stats.sites import database_sizes, probe_sites, targets_fo
 from cockpit.backends.transport import Transport, TransportError
 from cockpit.config import Config
 from cockpit.engine.context import TaskContext
-from cockpit.engine.model import TargetKind
+from cockpit.engine.model import Param, TargetKind
 from cockpit.engine.recipes import Step, StepFailed, TaskKind
 from cockpit.model import (
     DbEngine,
@@ -381,6 +381,8 @@ def _check_none(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+_DEEP: Final = (Param("deep", "also certificates, disk and database use (slower)", kind="bool"),)
+
 STATS_SERVER: Final = TaskKind(
     name="stats.server",
     target=TargetKind.SERVER,
@@ -401,6 +403,7 @@ STATS_SITES: Final = TaskKind(
     max_attempts=1,
     check_args=_check_deep,
     sudo=True,
+    params=_DEEP,
 )
 
 STATS_ACCESS: Final = TaskKind(
@@ -427,6 +430,7 @@ STATS_COLLECT: Final = TaskKind(
     max_attempts=1,
     check_args=_check_deep,
     sudo=True,
+    params=_DEEP,
 )
 
 STATS_ROLLUP: Final = TaskKind(

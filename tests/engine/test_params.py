@@ -1,0 +1,159 @@
+"""Declared params: every registered kind declares exactly the args its ``check_args``
+accepts (driven key by key), the generic check of a kind with params only, and parsing
+typed values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cockpit.engine import Param, Registry, Step, TargetKind, TaskKind
+from cockpit.engine.recipes import check_params
+from cockpit.model import ValidationError
+
+KINDS = list(Registry.default())
+
+#: A value of each param kind that its check accepts.
+SAMPLES: dict[str, Any] = {
+    "text": "words",
+    "int": 3,
+    "bool": True,
+    "domain": "copy.example.org",
+    "platform": "wp-6-5",
+    "server": "web1",
+    "backup": 7,
+    "path": "/srv/codebase",
+    "email": "admin@example.org",
+}
+
+
+def sample(param: Param) -> Any:
+    return param.choices[0] if param.choices else SAMPLES[param.kind]
+
+
+def required(kind: TaskKind) -> dict[str, Any]:
+    return {p.name: sample(p) for p in kind.params if p.required}
+
+
+#: Every name any kind declares, plus names no kind takes: each kind must refuse those
+#: it does not declare.
+CANDIDATES = sorted({p.name for k in KINDS for p in k.params} | {"zz_unknown", "name", "target"})
+
+
+def test_the_builtin_kinds_declare_params() -> None:
+    names = {k.name: [p.name for p in k.params] for k in KINDS}
+    assert names["site.migrate"] == ["platform", "skip_probe"]
+    assert names["site.clone"][0] == "domain"
+    assert [p.name for p in Registry.default().get("site.clone").params if p.unique] == ["domain"]
+    assert "backup" in names["site.restore"]
+    assert len([k for k in KINDS if k.check_args is not None]) >= 14
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if k.check_args is not None], ids=lambda k: k.name
+)
+def test_declared_params_are_what_check_args_accepts(kind: TaskKind) -> None:
+    base = required(kind)
+    assert kind.validate(base) is not None  # the required ones alone are enough
+    declared = {p.name for p in kind.params}
+    for param in kind.params:
+        kind.validate({**base, param.name: sample(param)})  # each declared key is taken
+        if param.required:
+            missing = {k: v for k, v in base.items() if k != param.name}
+            with pytest.raises(ValidationError) as refused:
+                kind.validate(missing)
+            assert refused.value.field == param.error_field
+    for key in CANDIDATES:
+        if key in declared:
+            continue
+        with pytest.raises(ValidationError):  # an undeclared key is refused
+            kind.validate({**base, key: True})
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k.check_args is None], ids=lambda k: k.name)
+def test_a_kind_without_a_check_declares_nothing(kind: TaskKind) -> None:
+    assert kind.params == ()
+    assert kind.info().params == ()
+
+
+def test_info_carries_the_params() -> None:
+    kind = Registry.default().get("site.migrate")
+    info = kind.info()
+    assert info.params == kind.params
+    (platform,) = [p for p in info.params if p.required]
+    assert platform.name == "platform" and platform.kind == "platform"
+
+
+def test_validate_refuses_secrets_before_the_kinds_check() -> None:
+    kind = Registry.default().get("site.migrate")
+    with pytest.raises(ValidationError, match="secret"):
+        kind.validate({"platform": "wp-6-5", "password": "x"})
+    with pytest.raises(ValidationError) as refused:
+        kind.validate({"platform": "not a name!"})
+    assert refused.value.field == "args.platform"
+
+
+async def _noop(ctx: Any) -> None:
+    return None
+
+
+PLUGIN = TaskKind(
+    name="plugin.greet",
+    target=TargetKind.SITE,
+    idempotent=True,
+    description="greet",
+    steps=(Step("greet", _noop),),
+    params=(
+        Param("to", "whom", required=True, kind="email"),
+        Param("loud", "shout", kind="bool"),
+        Param("times", "how often", kind="int"),
+        Param("tone", "how", choices=("warm", "dry")),
+    ),
+)
+
+
+def test_a_kind_with_params_and_no_check_is_checked_by_its_declaration() -> None:
+    assert PLUGIN.check_args is not None
+    assert PLUGIN.validate({"to": "Me@Example.ORG", "loud": True, "times": 2, "tone": "dry"}) == {
+        "to": "Me@example.org",
+        "loud": True,
+        "times": 2,
+        "tone": "dry",
+    }
+    for bad, field in (
+        ({}, "args.to"),
+        ({"to": "me@example.org", "whom": 1}, "args.whom"),
+        ({"to": "nobody"}, "args.to"),
+        ({"to": "me@example.org", "loud": "yes"}, "args.loud"),
+        ({"to": "me@example.org", "times": "2"}, "args.times"),
+        ({"to": "me@example.org", "tone": "shrill"}, "args.tone"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            PLUGIN.validate(bad)
+        assert refused.value.field == field, bad
+    assert check_params((), {}) == {}
+
+
+def test_params_are_declared_sanely() -> None:
+    with pytest.raises(ValueError, match="not an argument name"):
+        Param("Bad-Name", "x")
+    with pytest.raises(ValueError, match="not an argument name"):
+        Param("db_password", "secrets never travel in args")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Param("x", "y", kind="colour")
+    with pytest.raises(ValueError, match="twice"):
+        TaskKind("t.x", TargetKind.SITE, True, "", (), params=(Param("a", ""), Param("a", "")))
+
+
+def test_a_typed_value_is_parsed_by_its_kind() -> None:
+    assert Param("f", "", kind="bool").parse(" Yes ") is True
+    assert Param("f", "", kind="bool").parse("off") is False
+    assert Param("n", "", kind="int").parse("12") == 12
+    assert Param("b", "", kind="backup").parse("4") == 4
+    assert Param("p", "", kind="platform").parse(" wp ") == "wp"
+    with pytest.raises(ValidationError, match="true or false") as refused:
+        Param("f", "", kind="bool").parse("maybe")
+    assert refused.value.field == "args.f"
+    with pytest.raises(ValidationError, match="backup id"):
+        Param("b", "", kind="backup").parse("newest")
