@@ -136,13 +136,21 @@ def task() -> None:
 @task.command("kinds")
 @pass_context
 def task_kinds(context: Context) -> None:
-    """List the task kinds: name, target, idempotent or not, what they do."""
+    """List the task kinds: name, target, idempotent or not, what they do.
+
+    Under each kind, one indented line per argument it takes (``--arg NAME=VALUE``):
+    its name, required or optional, what it is (and its choices), what it means.
+    """
     from cockpit.engine import Registry
 
     for kind in Registry.default():
         info = kind.info()
         again = "idempotent" if info.idempotent else "once-only"
         click.echo(columns(info.name, info.target, again, info.description))
+        for param in info.params:
+            what = "|".join(param.choices) if param.choices else param.kind
+            need = "required" if param.required else "optional"
+            click.echo(columns(f"  {param.name}", need, what, param.help))
 
 
 @task.command("run")

@@ -4,6 +4,10 @@ typed values."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +161,29 @@ def test_a_typed_value_is_parsed_by_its_kind() -> None:
     assert refused.value.field == "args.f"
     with pytest.raises(ValidationError, match="backup id"):
         Param("b", "", kind="backup").parse("newest")
+
+
+def test_task_kinds_lists_each_kinds_params(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HOME": str(tmp_path),
+    }
+    env.pop("COCKPIT_CONFIG", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "cockpit"), "task", "kinds"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("site.migrate\t")))
+    assert lines[at + 1] == "  platform\trequired\tplatform\tthe platform to move to"
+    assert lines[at + 2].startswith("  skip_probe\toptional\tbool\t")
+    clone = lines.index(next(line for line in lines if line.startswith("site.clone\t")))
+    assert "  https\toptional\toff|on|required\tHTTPS of the copy (default: off)" in lines[clone:]
+    # A kind with no params is followed by the next kind, not by an argument line.
+    ping = lines.index(next(line for line in lines if line.startswith("server.ping\t")))
+    assert not lines[ping + 1].startswith("  ")
+    listed = [line.split("\t")[0] for line in lines if not line.startswith("  ")]
+    assert listed == [k.name for k in KINDS]
