@@ -47,14 +47,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import yaml
-
-from cockpit import yamlio
 from cockpit.fileio import write_atomic
 from cockpit.model import ValidationError, validate_domain, validate_name, validate_unix_name
-from cockpit.yamlio import Node, YamlError
+from cockpit.yamlerror import YamlError
+
+if TYPE_CHECKING:
+    from cockpit.yamlio import Node
+
+# PyYAML and cockpit.yamlio load when a config file is read or dumped, not before: a
+# process that only builds a Config (a script reaching servers) does not pay for them.
 
 __all__ = [
     "CONFIG_ENV",
@@ -470,7 +473,9 @@ def _apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
                 raise bad("must be true or false")
             changes["read_only"] = value
         else:
-            raise bad(f"cannot be set from the command line{yamlio.suggest(key, _OVERRIDE_KEYS)}")
+            from cockpit.yamlio import suggest
+
+            raise bad(f"cannot be set from the command line{suggest(key, _OVERRIDE_KEYS)}")
     if not changes:
         return config
     kwargs = {name: getattr(config, name) for name in Config.__dataclass_fields__}
@@ -491,6 +496,8 @@ def load_config(path: Path | None = None, *, overrides: Mapping[str, Any] | None
     if not explicit and not file.exists():
         config = Config()
     else:
+        from cockpit import yamlio
+
         try:
             config = _config(yamlio.load(file), file)
         except ConfigError:
@@ -538,6 +545,8 @@ def _policy_dict(policy: BackupRetention) -> dict[str, int | None]:
 
 def dump_config(config: Config) -> str:
     """The effective config as YAML (``cockpit config show``); it reads back equal."""
+    import yaml
+
     return yaml.safe_dump(
         config_to_dict(config), sort_keys=False, default_flow_style=False, allow_unicode=True
     )

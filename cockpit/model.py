@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import idna
-
 __all__ = [
     "Backup",
     "BackupReason",
@@ -276,6 +274,8 @@ def _to_ascii(text: str, field: str, value: object) -> str:
     "fi", the Hangul filler to nothing); a name that only becomes valid that way is
     refused rather than rewritten. Case and NFC composition are the only changes allowed.
     """
+    import idna  # loaded with the first internationalised name, not with the model
+
     try:
         mapped = idna.uts46_remap(text, std3_rules=True, transitional=False)
     except (idna.IDNAError, UnicodeError, ValueError) as exc:
@@ -301,6 +301,8 @@ def _alabel_problem(label: str) -> str | None:
     """Why an ``xn--`` label is refused, or None: it must be the canonical encoding of a
     valid U-label that does not imitate another name. Cached: the idna checks are slow
     and the same labels (``xn--p1ai``) come up again and again in an inventory."""
+    import idna
+
     try:
         ulabel = idna.decode(label)
         canonical = idna.alabel(ulabel).decode("ascii")
