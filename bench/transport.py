@@ -34,13 +34,11 @@ Nothing here runs inside pytest; MB = 10^6 bytes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -49,9 +47,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-for _entry in (str(REPO), str(REPO / "tests")):
-    if _entry not in sys.path:
-        sys.path.insert(0, _entry)
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 COMMAND = ["cat", "/proc/loadavg"]
 KEX = "curve25519-sha256"
@@ -68,16 +65,24 @@ def _hosts(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(spec["hosts"])
 
 
-def _cockpit_pool(spec: dict[str, Any]) -> Any:
-    from cockpit.backends.hostkeys import KnownHosts
-    from cockpit.backends.ssh import SshPool
-    from cockpit.config import SshDefaults
+def _cockpit_config(spec: dict[str, Any]) -> Any:
+    """The config a user would write: the fleet's client key and its known_hosts file."""
+    from cockpit.config import Config, SshDefaults
 
-    return SshPool(
-        SshDefaults(identity_files=(Path(spec["client_key"]),)),
-        known_hosts=KnownHosts(Path(spec["known_hosts"]), extra=[]),
-        ssh_config=[],
+    return Config(
+        ssh=SshDefaults(
+            identity_files=(Path(spec["client_key"]),), known_hosts=Path(spec["known_hosts"])
+        )
     )
+
+
+def _cockpit_pool(spec: dict[str, Any]) -> Any:
+    """The pool as a worker makes it (``SshPool(config)``): Cockpit's own known_hosts
+    (here the fleet's) and the user's ``~/.ssh/known_hosts`` and ``~/.ssh/config``,
+    when they exist, are read as in real use."""
+    from cockpit.backends.ssh import SshPool
+
+    return SshPool(_cockpit_config(spec))
 
 
 def _rounds(spec: dict[str, Any], round_: Callable[[], Any]) -> list[float]:
@@ -107,15 +112,18 @@ async def _arounds(spec: dict[str, Any], round_: Callable[[], Any]) -> list[floa
 
 
 def child_cockpit(spec: dict[str, Any]) -> dict[str, Any]:
+    from cockpit.backends import transport_for
     from cockpit.model import Server
 
     async def main() -> dict[str, Any]:
+        # as the worker's transport factory does: one pool, transport_for per server
         pool = _cockpit_pool(spec)
+        config = _cockpit_config(spec)
         servers = [
             Server(name=h["name"], address=h["address"], port=h["port"], user=h["user"])
             for h in _hosts(spec)
         ]
-        transports = [pool.transport(s) for s in servers]
+        transports = [transport_for(s, config, pool=pool) for s in servers]
 
         async def round_(sudo: bool = False) -> None:
             results = await asyncio.gather(
@@ -421,6 +429,8 @@ def wait_for_quiet(limit: float = 300.0) -> float:
 
 
 def med(values: Sequence[float]) -> float:
+    import statistics  # not in the children: their start is measured
+
     return statistics.median(values)
 
 
@@ -879,6 +889,8 @@ def report(
 def measure(
     counts: Sequence[int], repeat: int, rounds: int, stream_mb: int
 ) -> tuple[str, dict[str, Any]]:
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
     from testbed import Fleet
 
     peers, peers_note = peers_env()
@@ -926,19 +938,21 @@ def run() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    if args_in[:1] == ["--child"] and len(args_in) == 2:  # a measured child: nothing else loaded
+        spec = json.loads(sys.stdin.read())
+        print(json.dumps(CHILDREN[args_in[1]](spec)))
+        return 0
+    import argparse
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--hosts", default="10,50", help="host counts, comma separated")
     parser.add_argument("--repeat", type=int, default=3, help="cold runs per tool (median)")
     parser.add_argument("--rounds", type=int, default=20, help="warm rounds (median)")
     parser.add_argument("--stream-mb", type=int, default=200, help="0 skips the stream test")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    if args.child:
-        spec = json.loads(sys.stdin.read())
-        print(json.dumps(CHILDREN[args.child](spec)))
-        return 0
+    args = parser.parse_args(args_in)
     if shutil.which("ssh") is None:
         parser.error("OpenSSH's client is needed")
     counts = [int(x) for x in args.hosts.split(",") if x]
