@@ -210,6 +210,16 @@ def stop(config: Config, *, timeout: float = 30.0) -> bool:
     raise TimeoutError(f"the worker (pid {current.pid}) did not stop within {timeout:g} s")
 
 
+def quiet_ssh_log() -> None:
+    """Keep asyncssh's warnings and errors in the worker's log, not its INFO lines: it
+    writes five or six per command (channel opened, command, exit status, closed…),
+    which would be most of the log and a good part of the worker's own CPU per task.
+    A level set explicitly on the ``asyncssh`` logger is left alone."""
+    ssh_log = logging.getLogger("asyncssh")
+    if ssh_log.level == logging.NOTSET:
+        ssh_log.setLevel(logging.WARNING)
+
+
 async def serve(
     config: Config,
     *,
@@ -223,6 +233,7 @@ async def serve(
     from cockpit.store import open_store
 
     worker_id = new_worker_id()
+    quiet_ssh_log()
     if install_signals:
         # Whoever sees the lock taken may send SIGUSR1 at once: never die of it.
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)

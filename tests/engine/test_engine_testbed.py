@@ -136,6 +136,10 @@ async def test_sigkill_the_worker_while_fifty_tasks_run_then_restart(
     for task in reconciled:  # the resumed step went on from the lines already stored
         out = [line.text for line in await engine.log(task.id) if line.stream == "stdout"]
         assert out == [f"marked task {task.id}", "slept 6 s"], out
+    # the worker's log has its own lines, not asyncssh's five or so per command
+    text = log.read_text()
+    assert "started on" in text, text[-2000:]
+    assert "chan=" not in text, [line for line in text.splitlines() if "chan=" in line][:5]
     await db.close()
 
 
