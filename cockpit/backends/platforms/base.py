@@ -178,6 +178,52 @@ def app_secret(master: str, name: str) -> str:
 
 # -- remote scripts -----------------------------------------------------------------------
 
+#: Build a platform's codebase at its root. Args: source (dir or tarball), platform
+#: root, marker file relative to the codebase, files to leave out… Builds the codebase in
+#: a temp dir beside the root, then renames it in.
+_CODEBASE_INSTALL: Final = r"""
+src=$1 root=$2 marker=$3
+shift 3
+if [ -e "$root/$marker" ]; then echo "cockpit: the codebase is already in $root"; exit 0; fi
+if [ -e "$root" ] && [ -n "$(ls -A -- "$root" 2>/dev/null)" ]; then
+    echo "cockpit: $root exists and is not a codebase of this platform" >&2; exit 65
+fi
+parent=$(dirname -- "$root")
+mkdir -p -m 755 -- "$parent" || exit 1
+work=$(mktemp -d -- "$parent/.cockpit-codebase.XXXXXX") || exit 1
+trap 'rm -rf -- "$work"' EXIT
+if [ -d "$src" ]; then
+    cp -RL -- "$src/." "$work/" || { echo "cockpit: copying $src failed" >&2; exit 1; }
+elif [ -f "$src" ]; then
+    tar -xf "$src" -C "$work" || { echo "cockpit: unpacking $src failed" >&2; exit 1; }
+    if ! [ -e "$work/$marker" ]; then
+        top=$(ls -A -- "$work")
+        if [ "$(printf '%s\n' "$top" | wc -l)" = 1 ] && [ -d "$work/$top" ]; then
+            inner="$work/$top"
+            tmp2=$(mktemp -d -- "$parent/.cockpit-codebase.XXXXXX") || exit 1
+            mv -- "$inner" "$tmp2/c" && rm -rf -- "$work" && mv -- "$tmp2/c" "$work" && rmdir -- "$tmp2" || exit 1
+        fi
+    fi
+else
+    echo "cockpit: no such codebase source: $src" >&2; exit 66
+fi
+for f do rm -rf -- "$work/$f"; done
+[ -e "$work/$marker" ] || { echo "cockpit: $src is not a codebase of this platform (no $marker)" >&2; exit 65; }
+chown -R root:root -- "$work" && chmod -R u=rwX,go=rX -- "$work" && chmod 755 -- "$work" || exit 1
+if [ -e "$root" ]; then rmdir -- "$root" || exit 1; fi
+mv -- "$work" "$root" || exit 1
+trap - EXIT
+echo "cockpit: the codebase is in $root"
+"""
+
+#: Print the release from a file of the codebase: the first line a sed expression
+#: prints. Args: platform root, file relative to it, sed expression. Exit 3: no file.
+_RELEASE: Final = r"""
+f="$1/$2"
+[ -r "$f" ] || exit 3
+sed -n -e "$3" -- "$f" | head -n 1
+"""
+
 #: Fill a site's docroot from the codebase: hard links where the file system allows
 #: (the codebase stays read-only: it belongs to root), a copy (reflinked when it can)
 #: otherwise. Args: codebase, docroot, site user, web group.
@@ -244,6 +290,18 @@ class PlatformPlugin(abc.ABC):
     #: site and its platform can be made in one step (``site.install`` with a source);
     #: False for a codebase that holds many sites itself (Drupal's multi-site).
     single_site: ClassVar[bool] = True
+    #: The application's name in messages ("WordPress"); the type name when empty.
+    app_name: ClassVar[str] = ""
+    #: A file every codebase of this platform has, relative to its root: when set,
+    #: :meth:`install_codebase` builds the codebase from a source (a dir or a tarball,
+    #: whose single top dir is taken as the codebase) and refuses one without it.
+    codebase_marker: ClassVar[str | None] = None
+    #: Files of a source codebase that are left out of the copy.
+    codebase_left_out: ClassVar[tuple[str, ...]] = ()
+    #: The file of the codebase that holds its release, relative to its root, and a sed
+    #: expression printing the release from it (the first line printed counts).
+    release_file: ClassVar[str | None] = None
+    release_sed: ClassVar[str] = ""
 
     def __init__(self, platform: Platform) -> None:
         if platform.type.value != self.type:
@@ -318,25 +376,57 @@ class PlatformPlugin(abc.ABC):
 
     # -- the codebase -----------------------------------------------------------------
 
+    @property
+    def app_label(self) -> str:
+        return self.app_name or self.type
+
     async def install_codebase(
         self, transport: Transport, source: str, *, on_line: LineHandler | None = None
     ) -> None:
         """Create the platform's codebase at its root from ``source`` (a dir on the
-        server or a tarball). The default makes an empty root (0755, root's)."""
+        server or a tarball), owned by root, left alone when already there. Without a
+        ``codebase_marker`` the source is not used: an empty root is made (0755)."""
+        if self.codebase_marker is None:
+            result = await run_step(
+                transport,
+                f"create the platform root {self.root}",
+                'mkdir -p -m 755 -- "$1"',
+                [self.root],
+                sudo=True,
+                on_line=on_line,
+            )
+            if not result.ok:
+                raise PlatformError(f"cannot create {self.root}", output=result.stderr)
+            return
+        source = validate_path(source, "source")
         result = await run_step(
             transport,
-            f"create the platform root {self.root}",
-            'mkdir -p -m 755 -- "$1"',
-            [self.root],
+            f"install the {self.app_label} codebase in {self.root}",
+            _CODEBASE_INSTALL,
+            [source, self.root, self.codebase_marker, *self.codebase_left_out],
             sudo=True,
             on_line=on_line,
+            time_limit=None,
         )
         if not result.ok:
-            raise PlatformError(f"cannot create {self.root}", output=result.stderr)
+            raise PlatformError(
+                f"cannot install the {self.app_label} codebase from {source}",
+                output=[*result.stdout, *result.stderr],
+            )
 
     async def detect_release(self, transport: Transport) -> str | None:
-        """The codebase's release, or None when it cannot tell."""
-        return None
+        """The codebase's release (from ``release_file``), or None when it cannot tell."""
+        if self.release_file is None:
+            return None
+        result = await run_step(
+            transport,
+            f"read the {self.app_label} release",
+            _RELEASE,
+            [self.root, self.release_file, self.release_sed],
+        )
+        if not result.ok or not result.stdout:
+            return None
+        return checked_release(result.stdout[-1])
 
     async def verify_codebase(self, transport: Transport) -> list[Check]:
         """Is the codebase there, and which release is it."""

@@ -30,22 +30,14 @@ from cockpit.backends.platforms.base import (
     PlatformPlugin,
     SiteLayout,
     app_secret,
-    checked_release,
     site_layout,
 )
-from cockpit.backends.platforms.wordpress import CODEBASE_INSTALL
 from cockpit.backends.services.base import run_step
 from cockpit.backends.services.db import DbCredentials
 from cockpit.backends.transport import LineHandler, Transport
 from cockpit.model import DbEngine, Site, validate_path
 
 __all__ = ["DrupalPlatform"]
-
-_RELEASE: Final = r"""
-f="$1/core/lib/Drupal.php"
-[ -r "$f" ] || exit 3
-sed -n "s/.*const VERSION = '\([^']*\)'.*/\1/p" -- "$f" | head -n 1
-"""
 
 _SITE_DIRS: Final = r"""
 sitedir=$1 files=$2 user=$3 group=$4 private=$5
@@ -83,6 +75,10 @@ class DrupalPlatform(PlatformPlugin):
     has_installer: ClassVar[bool] = True
     single_site: ClassVar[bool] = False
     profile: ClassVar[str] = "standard"
+    app_name: ClassVar[str] = "Drupal"
+    codebase_marker: ClassVar[str | None] = "core/lib/Drupal.php"
+    release_file: ClassVar[str | None] = "core/lib/Drupal.php"
+    release_sed: ClassVar[str] = r"s/.*const VERSION = '\([^']*\)'.*/\1/p"
 
     def site_subdir(self, domain: str) -> str:
         return validate_path(f"{self.root}/sites/{domain}", "drupal site dir")
@@ -104,31 +100,6 @@ class DrupalPlatform(PlatformPlugin):
 
     def health(self, site: Site) -> HealthCheck:
         return HealthCheck("/user/login", 200, "user-login-form")
-
-    async def install_codebase(
-        self, transport: Transport, source: str, *, on_line: LineHandler | None = None
-    ) -> None:
-        source = validate_path(source, "source")
-        result = await run_step(
-            transport,
-            f"install the Drupal codebase in {self.root}",
-            CODEBASE_INSTALL,
-            [source, self.root, "core/lib/Drupal.php"],
-            sudo=True,
-            on_line=on_line,
-            time_limit=None,
-        )
-        if not result.ok:
-            raise PlatformError(
-                f"cannot install the Drupal codebase from {source}",
-                output=[*result.stdout, *result.stderr],
-            )
-
-    async def detect_release(self, transport: Transport) -> str | None:
-        result = await run_step(transport, "read the Drupal release", _RELEASE, [self.root])
-        if not result.ok or not result.stdout:
-            return None
-        return checked_release(result.stdout[-1])
 
     def config_files(
         self,

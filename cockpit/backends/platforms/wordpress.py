@@ -31,13 +31,12 @@ from cockpit.backends.platforms.base import (
     PlatformPlugin,
     SiteLayout,
     app_secret,
-    checked_release,
     site_layout,
 )
 from cockpit.backends.services.base import run_step
 from cockpit.backends.services.db import DbCredentials
 from cockpit.backends.transport import LineHandler, Transport, TransportError
-from cockpit.model import DbEngine, Site, validate_path
+from cockpit.model import DbEngine, Site
 
 __all__ = ["WordpressPlatform"]
 
@@ -52,49 +51,6 @@ KEY_NAMES: Final = (
     "LOGGED_IN_SALT",
     "NONCE_SALT",
 )
-
-#: Args: source (dir or tarball), platform root, marker file relative to the codebase,
-#: files to leave out… Builds the codebase in a temp dir beside the root, then renames.
-CODEBASE_INSTALL: Final = r"""
-src=$1 root=$2 marker=$3
-shift 3
-if [ -e "$root/$marker" ]; then echo "cockpit: the codebase is already in $root"; exit 0; fi
-if [ -e "$root" ] && [ -n "$(ls -A -- "$root" 2>/dev/null)" ]; then
-    echo "cockpit: $root exists and is not a codebase of this platform" >&2; exit 65
-fi
-parent=$(dirname -- "$root")
-mkdir -p -m 755 -- "$parent" || exit 1
-work=$(mktemp -d -- "$parent/.cockpit-codebase.XXXXXX") || exit 1
-trap 'rm -rf -- "$work"' EXIT
-if [ -d "$src" ]; then
-    cp -RL -- "$src/." "$work/" || { echo "cockpit: copying $src failed" >&2; exit 1; }
-elif [ -f "$src" ]; then
-    tar -xf "$src" -C "$work" || { echo "cockpit: unpacking $src failed" >&2; exit 1; }
-    if ! [ -e "$work/$marker" ]; then
-        top=$(ls -A -- "$work")
-        if [ "$(printf '%s\n' "$top" | wc -l)" = 1 ] && [ -d "$work/$top" ]; then
-            inner="$work/$top"
-            tmp2=$(mktemp -d -- "$parent/.cockpit-codebase.XXXXXX") || exit 1
-            mv -- "$inner" "$tmp2/c" && rm -rf -- "$work" && mv -- "$tmp2/c" "$work" && rmdir -- "$tmp2" || exit 1
-        fi
-    fi
-else
-    echo "cockpit: no such codebase source: $src" >&2; exit 66
-fi
-for f do rm -rf -- "$work/$f"; done
-[ -e "$work/$marker" ] || { echo "cockpit: $src is not a codebase of this platform (no $marker)" >&2; exit 65; }
-chown -R root:root -- "$work" && chmod -R u=rwX,go=rX -- "$work" && chmod 755 -- "$work" || exit 1
-if [ -e "$root" ]; then rmdir -- "$root" || exit 1; fi
-mv -- "$work" "$root" || exit 1
-trap - EXIT
-echo "cockpit: the codebase is in $root"
-"""
-
-_RELEASE: Final = r"""
-f="$1/wp-includes/version.php"
-[ -r "$f" ] || exit 3
-sed -n "s/^\$wp_version = '\([^']*\)';.*/\1/p" -- "$f" | head -n 1
-"""
 
 _UPLOADS: Final = r"""
 dir=$1 user=$2 group=$3
@@ -131,8 +87,12 @@ class WordpressPlatform(PlatformPlugin):
     db_required: ClassVar[bool] = True
     supports_login_reset: ClassVar[bool] = True
     has_installer: ClassVar[bool] = True
+    app_name: ClassVar[str] = "WordPress"
+    codebase_marker: ClassVar[str | None] = "wp-includes/version.php"
     #: Files of a source codebase that are not WordPress's (Debian's point into /etc).
-    LEFT_OUT: ClassVar[tuple[str, ...]] = ("wp-config.php", ".htaccess")
+    codebase_left_out: ClassVar[tuple[str, ...]] = ("wp-config.php", ".htaccess")
+    release_file: ClassVar[str | None] = "wp-includes/version.php"
+    release_sed: ClassVar[str] = r"s/^\$wp_version = '\([^']*\)';.*/\1/p"
     TABLE_PREFIX: ClassVar[str] = "wp_"
 
     def layout(self, server_root: str, domain: str) -> SiteLayout:
@@ -148,33 +108,6 @@ class WordpressPlatform(PlatformPlugin):
 
     def health(self, site: Site) -> HealthCheck:
         return HealthCheck("/wp-login.php", 200, 'id="loginform"')
-
-    # -- the codebase -----------------------------------------------------------------
-
-    async def install_codebase(
-        self, transport: Transport, source: str, *, on_line: LineHandler | None = None
-    ) -> None:
-        source = validate_path(source, "source")
-        result = await run_step(
-            transport,
-            f"install the WordPress codebase in {self.root}",
-            CODEBASE_INSTALL,
-            [source, self.root, "wp-includes/version.php", *self.LEFT_OUT],
-            sudo=True,
-            on_line=on_line,
-            time_limit=None,
-        )
-        if not result.ok:
-            raise PlatformError(
-                f"cannot install the WordPress codebase from {source}",
-                output=[*result.stdout, *result.stderr],
-            )
-
-    async def detect_release(self, transport: Transport) -> str | None:
-        result = await run_step(transport, "read the WordPress release", _RELEASE, [self.root])
-        if not result.ok or not result.stdout:
-            return None
-        return checked_release(result.stdout[-1])
 
     # -- a site -----------------------------------------------------------------------
 
