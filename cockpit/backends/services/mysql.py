@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import ClassVar, Final
 
 from cockpit.backends.secrets import SecretStore
-from cockpit.backends.services.base import ServiceError, Setting, SettingKind, run_step
-from cockpit.backends.services.db import DbCredentials, DbService, Workspace, tsv
+from cockpit.backends.services.base import Setting, SettingKind
+from cockpit.backends.services.db import DbCredentials, Workspace
+from cockpit.backends.services.dbclient import DUMP_TO_OUT, ClientDbService
 from cockpit.backends.transport import Transport
 from cockpit.model import (
     DbEngine,
@@ -36,48 +37,54 @@ __all__ = ["MysqlService", "native_password_hash"]
 
 _HOST_PATTERN_RE: Final = re.compile(r"[0-9.%_]+")
 
-#: Run one SQL file through the client. Args: workspace, client, option file, sql file,
-#: database ("" for none).
-_SQL: Final = r"""
-dir=$1 client=$2 cnf=$3 sql=$4 db=$5
+#: Finds the client when the setting names none.
+_FIND_CLIENT: Final = r"""
 if [ -z "$client" ]; then
     client=$(command -v mariadb || command -v mysql) ||
         { echo "cockpit: neither mariadb nor mysql (the client) is installed" >&2; exit 127; }
 fi
+"""
+
+#: Run one SQL file through the client. Args: workspace, client, option file, sql file,
+#: database ("" for none).
+_SQL: Final = (
+    r"""
+dir=$1 client=$2 cnf=$3 sql=$4 db=$5
+"""
+    + _FIND_CLIENT
+    + r"""
 if [ -n "$db" ]; then
     exec "$client" --defaults-file="$cnf" --batch --skip-column-names --database="$db" < "$sql"
 fi
 exec "$client" --defaults-file="$cnf" --batch --skip-column-names < "$sql"
 """
+)
 
-_DUMP: Final = r"""
+#: Args: workspace, dump tool, option file, database, dump file.
+_DUMP: Final = (
+    r"""
 dir=$1 dump=$2 cnf=$3 db=$4 out=$5
 if [ -z "$dump" ]; then
     dump=$(command -v mariadb-dump || command -v mysqldump) ||
         { echo "cockpit: neither mariadb-dump nor mysqldump is installed" >&2; exit 127; }
 fi
-umask 077
-tmp="$out.cockpit-partial"
-if "$dump" --defaults-file="$cnf" --single-transaction --routines --triggers --events \
-        --hex-blob --default-character-set=utf8mb4 "$db" > "$tmp"; then
-    sync -- "$tmp" 2>/dev/null
-    mv -f -- "$tmp" "$out"
-else
-    rc=$?
-    rm -f -- "$tmp"
-    exit "$rc"
-fi
+set -- "$dump" --defaults-file="$cnf" --single-transaction --routines --triggers --events \
+    --hex-blob --default-character-set=utf8mb4 "$db"
 """
+    + DUMP_TO_OUT
+)
 
-_LOAD: Final = r"""
+#: Args: workspace, client, option file, database, dump file.
+_LOAD: Final = (
+    r"""
 dir=$1 client=$2 cnf=$3 db=$4 in=$5
-if [ -z "$client" ]; then
-    client=$(command -v mariadb || command -v mysql) ||
-        { echo "cockpit: neither mariadb nor mysql (the client) is installed" >&2; exit 127; }
-fi
+"""
+    + _FIND_CLIENT
+    + r"""
 [ -r "$in" ] || { echo "cockpit: cannot read the dump $in" >&2; exit 66; }
 exec "$client" --defaults-file="$cnf" --batch --database="$db" < "$in"
 """
+)
 
 
 def native_password_hash(password: str) -> str:
@@ -115,10 +122,13 @@ def _option(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class MysqlService(DbService):
+class MysqlService(ClientDbService):
     type: ClassVar[str] = "mysql"
     description: ClassVar[str] = "MariaDB or MySQL"
     engine: ClassVar[DbEngine] = DbEngine.MYSQL
+    version_sql: ClassVar[str] = "SELECT VERSION();\n"
+    dump_script: ClassVar[str] = _DUMP
+    load_script: ClassVar[str] = _LOAD
     settings_spec: ClassVar[Mapping[str, Setting]] = {
         "client": Setting(SettingKind.OPTIONAL_WORD, "", "the client (empty: mariadb, then mysql)"),
         "dump": Setting(
@@ -178,7 +188,7 @@ class MysqlService(DbService):
             lines.append("protocol=socket")
         return "\n".join(lines) + "\n"
 
-    async def _admin_cnf(self, ws: Workspace) -> str:
+    async def admin_login(self, ws: Workspace) -> str:
         text = self._option_file(
             self.setting("admin_user"),
             self.admin_password(),
@@ -191,41 +201,33 @@ class MysqlService(DbService):
         self, ws: Workspace, cnf: str, sql: str, *, database: str = "", what: str
     ) -> list[str]:
         path = await ws.put_sql(sql)
-        result = await run_step(
-            ws.transport,
-            what,
-            _SQL,
-            [ws.path, self.setting("client"), cnf, path, database],
-            sudo=self.sudo,
-            time_limit=600,
-        )
-        if not result.ok:
-            raise ServiceError(
-                f"{self.label}: {what} failed (exit {result.exit_code})", output=result.stderr
-            )
-        return tsv(result.stdout)
+        args = [ws.path, self.setting("client"), cnf, path, database]
+        return await self.run_sql_file(ws, _SQL, args, what=what)
 
-    async def _admin_sql(self, transport: Transport, sql: str, *, what: str) -> list[str]:
-        async with self.workspace(transport) as ws:
-            cnf = await self._admin_cnf(ws)
-            return await self._sql(ws, cnf, sql, what=what)
+    async def admin_statements(
+        self, ws: Workspace, login: str, sql: str, *, what: str
+    ) -> list[str]:
+        return await self._sql(ws, login, sql, what=what)
+
+    def dump_args(self, ws: Workspace, login: str, database: str, path: str) -> list[str]:
+        return [ws.path, self.setting("dump"), login, database, path]
+
+    def load_args(
+        self, ws: Workspace, login: str, database: str, user: str, path: str
+    ) -> list[str]:
+        return [ws.path, self.setting("client"), login, database, path]
 
     async def _is_mariadb(self, ws: Workspace, cnf: str) -> bool:
         if self._flavour is None:
-            rows = await self._sql(ws, cnf, "SELECT VERSION();\n", what="read the server version")
+            rows = await self._sql(ws, cnf, self.version_sql, what="read the server version")
             self._flavour = rows[-1] if rows else ""
         return "mariadb" in self._flavour.lower()
 
     # -- the service ------------------------------------------------------------------
 
     async def version(self, transport: Transport) -> str:
-        rows = await self._admin_sql(
-            transport, "SELECT VERSION();\n", what="read the server version"
-        )
-        if not rows:
-            raise ServiceError(f"{self.label}: the server did not say its version")
-        self._flavour = rows[-1]
-        return rows[-1]
+        self._flavour = await super().version(transport)
+        return self._flavour
 
     async def ensure_database(
         self, transport: Transport, database: str, user: str, *, password: str | None = None
@@ -234,7 +236,7 @@ class MysqlService(DbService):
         user = self.user_name(user)
         password = self.checked_password(password)
         async with self.workspace(transport) as ws:
-            cnf = await self._admin_cnf(ws)
+            cnf = await self.admin_login(ws)
             if await self._is_mariadb(ws, cnf):
                 identified = f"IDENTIFIED BY PASSWORD '{native_password_hash(password)}'"
             else:
@@ -258,7 +260,7 @@ class MysqlService(DbService):
         database = self.database_name(database)
         user = self.user_name(user)
         async with self.workspace(transport) as ws:
-            cnf = await self._admin_cnf(ws)
+            cnf = await self.admin_login(ws)
             rows = await self._sql(
                 ws,
                 cnf,
@@ -304,40 +306,3 @@ class MysqlService(DbService):
                 self._option_file(user, password, host=credentials.host, port=credentials.port),
             )
             return await self._sql(ws, cnf, sql, database=database, what=f"query as {user}")
-
-    async def dump_database(self, transport: Transport, database: str, path: str) -> None:
-        database = self.database_name(database)
-        path = validate_path(path, "dump path")
-        async with self.workspace(transport) as ws:
-            cnf = await self._admin_cnf(ws)
-            result = await run_step(
-                transport,
-                f"dump {database}",
-                _DUMP,
-                [ws.path, self.setting("dump"), cnf, database, path],
-                sudo=self.sudo,
-                time_limit=None,
-            )
-        if not result.ok:
-            raise ServiceError(f"{self.label}: dumping {database} failed", output=result.stderr)
-
-    async def load_database(
-        self, transport: Transport, database: str, user: str, path: str
-    ) -> None:
-        database = self.database_name(database)
-        self.user_name(user)
-        path = validate_path(path, "dump path")
-        async with self.workspace(transport) as ws:
-            cnf = await self._admin_cnf(ws)
-            result = await run_step(
-                transport,
-                f"load {database}",
-                _LOAD,
-                [ws.path, self.setting("client"), cnf, database, path],
-                sudo=self.sudo,
-                time_limit=None,
-            )
-        if not result.ok:
-            raise ServiceError(
-                f"{self.label}: loading into {database} failed", output=result.stderr
-            )

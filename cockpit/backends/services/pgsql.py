@@ -20,10 +20,11 @@ import secrets
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-from cockpit.backends.services.base import ServiceError, Setting, SettingKind, run_step
-from cockpit.backends.services.db import DbCredentials, DbService, Workspace, tsv
+from cockpit.backends.services.base import Setting, SettingKind
+from cockpit.backends.services.db import DbCredentials, Workspace
+from cockpit.backends.services.dbclient import DUMP_TO_OUT, ClientDbService
 from cockpit.backends.transport import Transport
-from cockpit.model import DbEngine, ValidationError, validate_path
+from cockpit.model import DbEngine, ValidationError
 
 __all__ = ["PgsqlService", "scram_sha256_verifier"]
 
@@ -39,6 +40,7 @@ run_as() {
     fi
 }
 cd /
+if [ -n "$passfile" ]; then PGPASSFILE=$passfile; export PGPASSFILE; fi
 """
 
 #: Args: workspace, os user, host, port, user, database, sql file, passfile ("" none).
@@ -48,44 +50,35 @@ dir=$1 os_user=$2 host=$3 port=$4 user=$5 db=$6 sql=$7 passfile=$8
 """
     + _ENV
     + r"""
-if [ -n "$passfile" ]; then PGPASSFILE=$passfile; export PGPASSFILE; fi
 set -- psql -X -q -A -t -w -v ON_ERROR_STOP=1 -F "$(printf '\t')" -p "$port" -U "$user" -d "$db"
 if [ -n "$host" ]; then set -- "$@" -h "$host"; fi
 run_as "$@" < "$sql"
 """
 )
 
+#: Args: workspace, os user, host, port, user, database, dump file, passfile ("" none).
 _DUMP: Final = (
     r"""
 dir=$1 os_user=$2 host=$3 port=$4 user=$5 db=$6 out=$7 passfile=$8
 """
     + _ENV
     + r"""
-if [ -n "$passfile" ]; then PGPASSFILE=$passfile; export PGPASSFILE; fi
 set -- pg_dump -w --no-owner --no-privileges -p "$port" -U "$user" -d "$db"
 if [ -n "$host" ]; then set -- "$@" -h "$host"; fi
-umask 077
-tmp="$out.cockpit-partial"
-if run_as "$@" > "$tmp"; then
-    sync -- "$tmp" 2>/dev/null
-    mv -f -- "$tmp" "$out"
-else
-    rc=$?
-    rm -f -- "$tmp"
-    exit "$rc"
-fi
+set -- run_as "$@"
 """
+    + DUMP_TO_OUT
 )
 
 #: The dump is loaded in one transaction with the site's role as the current role, so
-#: everything it creates belongs to the site.
+#: everything it creates belongs to the site. Args: as for _DUMP (the dump file to
+#: read), then the site's role.
 _LOAD: Final = (
     r"""
 dir=$1 os_user=$2 host=$3 port=$4 user=$5 db=$6 in=$7 passfile=$8 owner=$9
 """
     + _ENV
     + r"""
-if [ -n "$passfile" ]; then PGPASSFILE=$passfile; export PGPASSFILE; fi
 [ -r "$in" ] || { echo "cockpit: cannot read the dump $in" >&2; exit 66; }
 set -- psql -X -q -w -v ON_ERROR_STOP=1 --single-transaction -p "$port" -U "$user" -d "$db"
 if [ -n "$host" ]; then set -- "$@" -h "$host"; fi
@@ -122,10 +115,13 @@ def _passfile_field(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
-class PgsqlService(DbService):
+class PgsqlService(ClientDbService):
     type: ClassVar[str] = "pgsql"
     description: ClassVar[str] = "PostgreSQL"
     engine: ClassVar[DbEngine] = DbEngine.PGSQL
+    version_sql: ClassVar[str] = "SELECT version();\n"
+    dump_script: ClassVar[str] = _DUMP
+    load_script: ClassVar[str] = _LOAD
     settings_spec: ClassVar[Mapping[str, Setting]] = {
         "host": Setting(
             SettingKind.OPTIONAL_ADDRESS,
@@ -151,7 +147,7 @@ class PgsqlService(DbService):
     def workspace_owner(self) -> str:
         return self.setting("os_user")
 
-    async def _admin_passfile(self, ws: Workspace) -> str:
+    async def admin_login(self, ws: Workspace) -> str:
         password = self.admin_password()
         if not password:
             return ""
@@ -166,15 +162,21 @@ class PgsqlService(DbService):
             self.setting("admin_user"),
         )
 
-    async def _admin_sql(
-        self, transport: Transport, sql: str, *, what: str, database: str | None = None
+    async def admin_statements(
+        self, ws: Workspace, login: str, sql: str, *, what: str
     ) -> list[str]:
-        async with self.workspace(transport) as ws:
-            passfile = await self._admin_passfile(ws)
-            return await self._run_sql(
-                ws, sql, *self._admin_args(), database or self.setting("maintenance_db"),
-                passfile=passfile, what=what,
-            )  # fmt: skip
+        return await self._run_sql(
+            ws, sql, *self._admin_args(), self.setting("maintenance_db"),
+            passfile=login, what=what,
+        )  # fmt: skip
+
+    def dump_args(self, ws: Workspace, login: str, database: str, path: str) -> list[str]:
+        return [ws.path, *self._admin_args(), database, path, login]
+
+    def load_args(
+        self, ws: Workspace, login: str, database: str, user: str, path: str
+    ) -> list[str]:
+        return [ws.path, *self._admin_args(), database, path, login, user]
 
     async def _run_sql(
         self,
@@ -190,29 +192,10 @@ class PgsqlService(DbService):
         what: str,
     ) -> list[str]:
         path = await ws.put_sql(sql)
-        result = await run_step(
-            ws.transport,
-            what,
-            _SQL,
-            [ws.path, os_user, host, port, user, database, path, passfile],
-            sudo=self.sudo,
-            time_limit=600,
-        )
-        if not result.ok:
-            raise ServiceError(
-                f"{self.label}: {what} failed (exit {result.exit_code})", output=result.stderr
-            )
-        return tsv(result.stdout)
+        args = [ws.path, os_user, host, port, user, database, path, passfile]
+        return await self.run_sql_file(ws, _SQL, args, what=what)
 
     # -- the service ------------------------------------------------------------------
-
-    async def version(self, transport: Transport) -> str:
-        rows = await self._admin_sql(
-            transport, "SELECT version();\n", what="read the server version"
-        )
-        if not rows:
-            raise ServiceError(f"{self.label}: the server did not say its version")
-        return rows[-1]
 
     async def ensure_database(
         self, transport: Transport, database: str, user: str, *, password: str | None = None
@@ -285,40 +268,3 @@ class PgsqlService(DbService):
                 ws, sql, "", credentials.host, str(credentials.port), user, database,
                 passfile=passfile, what=f"query as {user}",
             )  # fmt: skip
-
-    async def dump_database(self, transport: Transport, database: str, path: str) -> None:
-        database = self.database_name(database)
-        path = validate_path(path, "dump path")
-        async with self.workspace(transport) as ws:
-            passfile = await self._admin_passfile(ws)
-            result = await run_step(
-                transport,
-                f"dump {database}",
-                _DUMP,
-                [ws.path, *self._admin_args(), database, path, passfile],
-                sudo=self.sudo,
-                time_limit=None,
-            )
-        if not result.ok:
-            raise ServiceError(f"{self.label}: dumping {database} failed", output=result.stderr)
-
-    async def load_database(
-        self, transport: Transport, database: str, user: str, path: str
-    ) -> None:
-        database = self.database_name(database)
-        user = self.user_name(user)
-        path = validate_path(path, "dump path")
-        async with self.workspace(transport) as ws:
-            passfile = await self._admin_passfile(ws)
-            result = await run_step(
-                transport,
-                f"load {database}",
-                _LOAD,
-                [ws.path, *self._admin_args(), database, path, passfile, user],
-                sudo=self.sudo,
-                time_limit=None,
-            )
-        if not result.ok:
-            raise ServiceError(
-                f"{self.label}: loading into {database} failed", output=result.stderr
-            )
