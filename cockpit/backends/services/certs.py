@@ -38,6 +38,7 @@ __all__ = [
     "CertificateError",
     "CertificateInfo",
     "EnsureResult",
+    "IssueStep",
     "SelfSigned",
     "authority_for",
     "read_certificate",
@@ -109,6 +110,19 @@ install_pair "$state/certificates/$domain.key" "$state/certificates/$domain.crt"
     { echo "cockpit: lego succeeded but its files are missing" >&2; exit 1; }
 """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class IssueStep:
+    """How an authority makes a certificate on the server: a script that installs the
+    key and certificate at their paths, its arguments, and what its failure says
+    (``{exit_code}`` is replaced by the script's exit status)."""
+
+    what: str
+    script: str
+    args: list[str]
+    time_limit: float
+    failure: str
 
 
 class CertificateError(ServiceError):
@@ -233,6 +247,10 @@ class CertificateAuthority(abc.ABC):
         """Whether ``info`` comes from this kind of authority."""
 
     @abc.abstractmethod
+    def issue_step(self, domain: str, names: Sequence[str], paths: CertificatePaths) -> IssueStep:
+        """How to issue a certificate for ``names`` (validated, ``domain`` first) and
+        install it at ``paths``."""
+
     async def issue(
         self,
         transport: Transport,
@@ -242,6 +260,27 @@ class CertificateAuthority(abc.ABC):
         on_line: LineHandler | None = None,
     ) -> CertificateInfo:
         """Issue a certificate for ``names`` (``domain`` first) and install it."""
+        domain = validate_domain(domain)
+        names = _names(domain, names)
+        step = self.issue_step(domain, names, self.paths(domain))
+        result = await run_step(
+            transport,
+            step.what,
+            step.script,
+            step.args,
+            sudo=True,
+            on_line=on_line,
+            time_limit=step.time_limit,
+        )
+        if not result.ok:
+            raise CertificateError(
+                f"{domain}: {step.failure.format(exit_code=result.exit_code)}",
+                output=[*result.stdout, *result.stderr],
+            )
+        info = await self.status(transport, domain)
+        if info is None:
+            raise CertificateError(f"{domain}: the new certificate is missing")
+        return info
 
     async def status(self, transport: Transport, domain: str) -> CertificateInfo | None:
         return await read_certificate(transport, self.paths(domain).certificate)
@@ -294,35 +333,14 @@ class SelfSigned(CertificateAuthority):
     def issued_by_us(self, info: CertificateInfo) -> bool:
         return info.self_signed
 
-    async def issue(
-        self,
-        transport: Transport,
-        domain: str,
-        names: Sequence[str],
-        *,
-        on_line: LineHandler | None = None,
-    ) -> CertificateInfo:
-        domain = validate_domain(domain)
-        names = _names(domain, names)
-        paths = self.paths(domain)
-        result = await run_step(
-            transport,
+    def issue_step(self, domain: str, names: Sequence[str], paths: CertificatePaths) -> IssueStep:
+        return IssueStep(
             f"make a self-signed certificate for {domain}",
             _SELF_SIGNED,
             [paths.key, paths.certificate, str(self.days), domain, *names],
-            sudo=True,
-            on_line=on_line,
             time_limit=120,
+            failure="openssl could not make a certificate",
         )
-        if not result.ok:
-            raise CertificateError(
-                f"{domain}: openssl could not make a certificate",
-                output=[*result.stdout, *result.stderr],
-            )
-        info = await self.status(transport, domain)
-        if info is None:
-            raise CertificateError(f"{domain}: the new certificate is missing")
-        return info
 
 
 class Acme(CertificateAuthority):
@@ -337,25 +355,14 @@ class Acme(CertificateAuthority):
     def issued_by_us(self, info: CertificateInfo) -> bool:
         return not info.self_signed
 
-    async def issue(
-        self,
-        transport: Transport,
-        domain: str,
-        names: Sequence[str],
-        *,
-        on_line: LineHandler | None = None,
-    ) -> CertificateInfo:
-        domain = validate_domain(domain)
-        names = _names(domain, names)
+    def issue_step(self, domain: str, names: Sequence[str], paths: CertificatePaths) -> IssueStep:
         email = self.http.setting("acme_email")
         if not email:
             raise CertificateError(
                 f"{domain}: ACME needs a contact address: set acme_email in the settings of "
                 f"{self.http.server.name}'s {self.http.label} service"
             )
-        paths = self.paths(domain)
-        result = await run_step(
-            transport,
+        return IssueStep(
             f"get a certificate for {domain} from {self.http.setting('acme_directory')}",
             _LEGO,
             [
@@ -369,19 +376,9 @@ class Acme(CertificateAuthority):
                 domain,
                 *names,
             ],
-            sudo=True,
-            on_line=on_line,
             time_limit=600,
+            failure="the ACME server did not issue a certificate (lego exit {exit_code})",
         )
-        if not result.ok:
-            raise CertificateError(
-                f"{domain}: the ACME server did not issue a certificate (lego exit {result.exit_code})",
-                output=[*result.stdout, *result.stderr],
-            )
-        info = await self.status(transport, domain)
-        if info is None:
-            raise CertificateError(f"{domain}: the new certificate is missing")
-        return info
 
 
 def authority_for(http: HttpService) -> CertificateAuthority:
