@@ -4,17 +4,25 @@ or, with none marked, on the cursor row.
 The task kinds come from the engine (:meth:`Engine.kinds`: the built-in ones and every
 kind a ``cockpit.tasks`` plugin registers), read when the list opens: ``t`` lists the
 kinds for the list's target type, and a kind whose verb has a key of its own
-(:data:`VERB_KEYS`: ``b`` for ``site.backup``…) runs from that key. Either way one
-confirmation (:class:`~cockpit.screens.confirm.ConfirmTaskScreen`) shows the task, the
-target count, the danger level and, on a toggle, the exact targets; then the targets are
-resolved from the marks and queued as ONE batch through the core, and the batch's
-progress view opens.
+(:data:`VERB_KEYS`: ``b`` for ``site.backup``…) runs from that key.
+
+A kind that takes arguments (its declared params) asks for them in a form
+(:class:`~cockpit.screens.args.ArgsScreen`) first when one is required or the task is
+dangerous; otherwise the confirmation offers ``a`` to set them. The form checks them
+with the kind's own check (the one queueing runs) and suggests platform, server and
+backup names from the store. A kind whose param names something new (``unique``: a
+clone's domain) runs on one target only; with more marked it is refused.
+
+Either way one confirmation (:class:`~cockpit.screens.confirm.ConfirmTaskScreen`) shows
+the task, its arguments, the target count, the danger level and, on a toggle, the exact
+targets; then the targets are resolved from the marks and queued as ONE batch with the
+arguments through the core, and the batch's progress view opens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Final
 
 from rich.text import Text
 from textual import on, work
@@ -27,6 +35,7 @@ from textual.widgets import Label
 from cockpit.engine import KindInfo, TargetKind
 from cockpit.messages import BatchQueued, OpenView
 from cockpit.model import ValidationError
+from cockpit.screens.args import ArgsScreen
 from cockpit.screens.base import changing
 from cockpit.screens.confirm import ConfirmTaskScreen, Danger, TaskConfirmation
 from cockpit.screens.resource import ResourceScreen
@@ -235,7 +244,7 @@ class TargetListScreen(ResourceScreen):
         def chosen(name: str | None) -> None:
             info = next((k for k in self.task_kinds() if k.name == name), None)
             if info is not None:
-                self.confirm_task(info, selection)
+                self.start_task(info, selection)
 
         self.app.push_screen(TaskMenuScreen(kinds, selection.count, self.noun), chosen)
 
@@ -245,10 +254,69 @@ class TargetListScreen(ResourceScreen):
         selection = self.selection
         if info is None or selection.is_empty:
             return
-        self.confirm_task(info, selection)
+        self.start_task(info, selection)
 
-    def confirm_task(self, info: KindInfo, selection: Selection) -> None:
-        """Ask once; on yes, queue the batch."""
+    def start_task(self, info: KindInfo, selection: Selection) -> None:
+        """The arguments first when the kind needs some (or is dangerous and takes some),
+        then the confirmation; a kind making something new per target takes one target."""
+        unique = next((p for p in info.params if p.unique), None)
+        if unique is not None and selection.count != 1:
+            one = self.noun.removesuffix("s")
+            self.notify(
+                f"{info.name} makes a new {unique.name} for its target: run it on one {one} "
+                f"at a time, not on {selection.count:,} (unmark all but one)",
+                title="Task",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if any(p.required for p in info.params) or (
+            info.params and danger_of(info) is Danger.DANGEROUS
+        ):
+            self.ask_args(info, selection)
+        else:
+            self.confirm_task(info, selection)
+
+    async def _names_for(self, info: KindInfo, selection: Selection) -> dict[str, list[str]]:
+        """The names a form suggests, by param kind: platforms, servers, the backups of
+        the one target site."""
+        kinds = {p.kind for p in info.params}
+        names: dict[str, list[str]] = {}
+        if "platform" in kinds:
+            names["platform"] = [p.name for p in await self.cockpit.platforms()]
+        if "server" in kinds:
+            names["server"] = [s.name for s in await self.cockpit.servers()]
+        if "backup" in kinds and self.TARGET is TargetKind.SITE and selection.count == 1:
+            (site, *_) = await resolve(self.table.source, selection)
+            ids = sorted((b.id for b in await self.cockpit.backups(site) if b.id), reverse=True)
+            names["backup"] = [str(i) for i in ids]
+        return names
+
+    @work(name="asking for the task's arguments", group="task-args", exit_on_error=False)
+    async def ask_args(
+        self, info: KindInfo, selection: Selection, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """The form for ``info``'s params (filled with ``values``); then the confirmation."""
+        try:
+            kind = self.cockpit.tasks.registry.get(info.name)
+            names = await self._names_for(info, selection)
+        except ValidationError as exc:
+            self.notify(str(exc), title="Task", severity="error", markup=False)
+            return
+
+        def submitted(args: dict[str, Any] | None) -> None:
+            if args is not None:
+                self.confirm_task(info, selection, args)
+
+        form = ArgsScreen(
+            info, selection.count, self.noun, kind.validate, names=names, values=values
+        )
+        self.app.push_screen(form, submitted)
+
+    def confirm_task(
+        self, info: KindInfo, selection: Selection, args: Mapping[str, Any] | None = None
+    ) -> None:
+        """Ask once; on yes, queue the batch (with ``args``); ``a`` asks for the args."""
         source = self.table.source
 
         async def targets() -> Sequence[str]:
@@ -265,21 +333,31 @@ class TargetListScreen(ResourceScreen):
             description=describe(info),
             word=one if danger is Danger.DANGEROUS else None,
             targets=targets,
+            args=dict(args or {}),
+            has_params=bool(info.params),
         )
+        screen = ConfirmTaskScreen(request)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.queue_batch(info.name, selection)
+                self.queue_batch(info.name, selection, request.args)
+            elif screen.wants_args:
+                self.ask_args(info, selection, request.args)
 
-        self.app.push_screen(ConfirmTaskScreen(request), answered)
+        self.app.push_screen(screen, answered)
 
     @work(name="queueing the batch", group="queue-batch", exit_on_error=False)
-    async def queue_batch(self, kind: str, selection: Selection) -> None:
+    async def queue_batch(
+        self, kind: str, selection: Selection, args: Mapping[str, Any] | None = None
+    ) -> None:
         targets = await resolve(self.table.source, selection)
         app = self.cockpit_app
         try:
             batch = await self.cockpit.tasks.queue(
-                kind, targets, start_worker=app.autostart_worker and not app.read_only
+                kind,
+                targets,
+                dict(args or {}),
+                start_worker=app.autostart_worker and not app.read_only,
             )
         except ValidationError as exc:
             self.notify(str(exc), title="Task", severity="error", markup=False)

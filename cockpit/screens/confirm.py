@@ -9,15 +9,17 @@ toggle (``l`` or ctrl+t), the exact targets (read only when asked for: they may 
 - *dangerous* (delete, restore, migrate): type the number of targets (or the word the
   caller asks for) and ``enter``. Anything else is refused, with a note saying what to type.
 
-``n`` or ``esc`` cancels, always.
+``n`` or ``esc`` cancels, always. The task's arguments, when it has any, are shown
+(sanitised); when the kind takes some and the task is not dangerous, ``a`` closes the
+dialog asking for them (:attr:`ConfirmTaskScreen.wants_args`; the caller opens the form).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -28,6 +30,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from cockpit.screens.args import shown_args
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, ListSource, ResourceTable, Row, cell
 
@@ -62,6 +65,10 @@ class TaskConfirmation:
     word: str | None = None
     #: The exact targets, or a coroutine function reading them (called on the toggle).
     targets: Targets = ()
+    #: The task's arguments (shown; queued with it).
+    args: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether the kind takes arguments ``a`` may ask for.
+    has_params: bool = False
 
     @property
     def expected(self) -> str:
@@ -85,6 +92,7 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         Binding("y", "confirm", "Confirm", id="confirm.yes"),
         Binding("enter", "confirm_enter", "Confirm", show=False, id="confirm.enter"),
         Binding("l,ctrl+t", "toggle_targets", "List targets", id="confirm.targets"),
+        Binding("a", "edit_args", "Arguments", id="confirm.args"),
     ]
 
     DEFAULT_CSS = """
@@ -108,6 +116,7 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         &.-caution #confirm-danger { color: $text-warning; text-style: bold; }
         &.-dangerous #confirm-danger { color: $text-error; text-style: bold reverse; }
         & #confirm-description { color: $text-muted; }
+        & #confirm-args { color: $text-accent; }
         & #confirm-targets-box { height: auto; }
         & #confirm-targets { height: 12; display: none; border: none; padding: 0; }
         & #confirm-targets.-shown { display: block; }
@@ -130,6 +139,8 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         self.request = request
         self.targets_shown = False
         self._targets_loaded = False
+        #: Dismissed (with ``False``) to have the arguments asked for.
+        self.wants_args = False
 
     def compose(self) -> ComposeResult:
         request = self.request
@@ -140,6 +151,8 @@ class ConfirmTaskScreen(ModalScreen[bool]):
             yield Label(Text(_DANGER_NOTE[request.danger]), id="confirm-danger")
             if request.description:
                 yield Static(Text(sanitize(request.description)), id="confirm-description")
+            if request.args:
+                yield Static(Text("with " + shown_args(request.args)), id="confirm-args")
             # The list of targets is mounted (and read) on the first toggle only.
             yield Vertical(id="confirm-targets-box")
             if request.danger is Danger.DANGEROUS:
@@ -160,7 +173,8 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         shown = "hide" if self.targets_shown else "list"
         if danger is Danger.DANGEROUS:
             return f"{confirm} · esc cancel · ctrl+t {shown} targets"
-        return f"{confirm} · n/esc cancel · l/ctrl+t {shown} targets"
+        args = " · a arguments" if self.request.has_params else ""
+        return f"{confirm} · n/esc cancel · l/ctrl+t {shown} targets{args}"
 
     def on_mount(self) -> None:
         if self.request.danger is Danger.DANGEROUS:
@@ -178,6 +192,8 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         return isinstance(self.focused, Input)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit_args":
+            return self.request.has_params and self.request.danger is not Danger.DANGEROUS
         if action in ("confirm", "confirm_enter") and self.request.danger is Danger.DANGEROUS:
             return False  # only the typed word confirms
         return not (action == "confirm_enter" and self.request.danger is not Danger.SAFE)
@@ -189,6 +205,10 @@ class ConfirmTaskScreen(ModalScreen[bool]):
         self.dismiss(True)
 
     def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_edit_args(self) -> None:
+        self.wants_args = True
         self.dismiss(False)
 
     def action_toggle_targets(self) -> None:
