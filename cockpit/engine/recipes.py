@@ -143,6 +143,17 @@ class TaskKind:
             clean = self.check_args(clean)
         return clean
 
+    def check_targets(self, count: int) -> None:
+        """Refuse a batch of more than one target when a param names something new for
+        its target (``unique``: a clone's domain cannot be every clone's)."""
+        unique = next((p for p in self.params if p.unique), None)
+        if unique is not None and count > 1:
+            raise ValidationError(
+                "targets",
+                f"{self.name} makes a new {unique.name} for its target: one target at a "
+                f"time, not {count}",
+            )
+
     def plan(self, args: Mapping[str, Any]) -> list[AnyStep]:
         steps = self.steps(args) if callable(self.steps) else self.steps
         return list(steps)

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from enginekit import add_inventory, local_config, local_server
 
-from cockpit.engine import Param, Registry, Step, TargetKind, TaskKind
+from cockpit.engine import Engine, Param, Registry, Step, TargetKind, TaskKind
 from cockpit.engine.recipes import check_params
 from cockpit.model import ValidationError
+from cockpit.store import open_store
 
 KINDS = list(Registry.default())
 
@@ -187,3 +189,37 @@ def test_task_kinds_lists_each_kinds_params(tmp_path: Path) -> None:
     assert not lines[ping + 1].startswith("  ")
     listed = [line.split("\t")[0] for line in lines if not line.startswith("  ")]
     assert listed == [k.name for k in KINDS]
+
+
+async def test_queueing_checks_the_args_as_validate_does_and_a_clone_takes_one_target(
+    tmp_path: Path,
+) -> None:
+    db = await open_store(tmp_path / "data" / "cockpit.db")
+    try:
+        sites = await add_inventory(db, [local_server("l0", tmp_path / "host0")], 3)
+        registry = Registry.default()
+        registry.add(PLUGIN)
+        engine = Engine(db, local_config(db.path), registry=registry)
+        with pytest.raises(ValidationError) as refused:
+            await engine.queue("site.clone", sites[:2], {"domain": "copy.example.org"})
+        assert refused.value.field == "targets" and "one target at a time, not 2" in str(
+            refused.value
+        )
+        with pytest.raises(ValidationError) as refused:
+            await engine.queue("site.migrate", sites[:1], {})
+        assert refused.value.field == "args.platform"
+        # The declaration is the check of a kind without one of its own, at queue time too.
+        with pytest.raises(ValidationError) as refused:
+            await engine.queue("plugin.greet", sites[:1], {"to": "me@example.org", "x": 1})
+        assert refused.value.field == "args.x"
+        with pytest.raises(ValidationError) as refused:
+            await engine.add_schedule("hourly", "0 * * * *", "site.clone", ["*"], {})
+        assert refused.value.field == "args.domain"
+        assert await engine.tasks() == []
+        batch = await engine.queue("site.clone", sites[:1], {"domain": "Copy.Example.ORG"})
+        (task,) = await engine.tasks(batch=batch.id)
+        assert dict(task.args) == {"domain": "copy.example.org"}
+        migrate = await engine.queue("site.migrate", sites, {"platform": "p-l0"})
+        assert len(migrate.task_ids) == 3  # one platform for many sites is fine
+    finally:
+        await db.close()
