@@ -31,7 +31,6 @@ from cockpit.engine.model import (
     StepRecord,
     Task,
     TaskState,
-    check_args,
 )
 from cockpit.engine.recipes import Registry, TaskKind
 from cockpit.model import ValidationError
@@ -77,10 +76,9 @@ async def queue_tasks(
     missing_ok: bool = False,
 ) -> tuple[task_queries.Row, list[int]]:
     """Queue ``kind`` on ``targets`` as one batch inside the caller's write transaction."""
-    clean = check_args(args)
-    if kind.check_args is not None:
-        clean = kind.check_args(clean)
+    clean = kind.validate(args)
     keys = _unique(targets)
+    kind.check_targets(len(keys))
     if not keys and not missing_ok:
         raise ValidationError("targets", f"{kind.name} needs at least one {kind.target}")
     servers = await task_queries.target_servers(conn, kind.target.value, keys)
@@ -353,9 +351,7 @@ class Engine:
 
         validate_name(name, "schedule.name")
         recipe = self.registry.get(kind)
-        clean = check_args(args)
-        if recipe.check_args is not None:
-            clean = recipe.check_args(clean)
+        clean = recipe.validate(args)
         next_run = schedules.next_run(cron, time.time())
         selectors = _unique(targets)
         if not selectors:
