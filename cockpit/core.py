@@ -368,13 +368,17 @@ class Cockpit:
         since: float | None = None,
         now: float | None = None,
         timed_out: Mapping[str, str] | None = None,
+        sites: bool = True,
     ) -> StatusReport:
         """The fleet's on-call status from the store (no connection to any server), as of
         ``now`` (default: the current time); ``timed_out``: the servers a refresh could
-        not finish with, and why (each becomes an UNKNOWN problem)."""
+        not finish with, and why (each becomes an UNKNOWN problem); ``sites`` False: the
+        report without a line per site (the problems and counts only, much cheaper)."""
         from cockpit.status.evaluate import evaluate
 
-        return await evaluate(self.db, self.config, since=since, now=now, timed_out=timed_out)
+        return await evaluate(
+            self.db, self.config, since=since, now=now, timed_out=timed_out, sites=sites
+        )
 
     async def refresh_stats(self, *, timeout: float = 30.0) -> list[CollectReport]:
         """Collect every server's statistics now (site probes and access logs included),

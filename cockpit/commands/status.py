@@ -155,7 +155,10 @@ def status(
             reports = await cockpit.refresh_stats(timeout=timeout)
             note = _refresh_note(reports)
             timed_out = {r.server: r.error for r in reports if r.timed_out}
-        return await cockpit.status(since=since_at, timed_out=timed_out), note
+        report = await cockpit.status(
+            since=since_at, timed_out=timed_out, sites=fmt == "prometheus"
+        )
+        return report, note
 
     async def body(cockpit: Cockpit) -> int:
         if watch is None:

@@ -403,7 +403,7 @@ def problem_target(problem: Problem) -> OpenView | None:
 async def status_section(cockpit: Cockpit) -> list[Finding]:
     """What ``cockpit status`` finds, one line per check: how many, the worst state, the
     first subject and why."""
-    report = await cockpit.status(now=now())
+    report = await cockpit.status(now=now(), sites=False)
     by_check: dict[str, list[Problem]] = {}
     for problem in report.problems:  # (worst first)
         by_check.setdefault(problem.check, []).append(problem)

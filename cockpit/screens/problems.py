@@ -100,7 +100,7 @@ class ProblemsScreen(ResourceScreen):
         check = self.scope.name if self.scope is not None else None
 
         async def load() -> list[Row]:
-            report = await self.cockpit.status(now=overview.now())
+            report = await self.cockpit.status(now=overview.now(), sites=False)
             envs = {s.name: s.environment for s in await self.cockpit.servers()}
             problems = [p for p in report.problems if check is None or p.check == check]
             self.problems = {problem_key(p): p for p in problems}

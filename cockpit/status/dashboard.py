@@ -231,7 +231,10 @@ class Tile:
 
 
 def tiles(report: Report) -> list[Tile]:
-    """Tiles of every server, client and platform from one evaluated report."""
+    """Tiles of every server, client and platform from one evaluated report (with every
+    site: ``evaluate(sites=True)``)."""
+    if not report.has_sites:
+        raise ValueError("tiles need a report with every site")
     site_state: dict[str, State] = {}
     server_state: dict[str, State] = {s.name: s.state for s in report.servers}
     for p in report.problems:

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cockpit.config import Config, StatusSettings
-from cockpit.store import Database
+from cockpit.store import Database, oncall
 from cockpit.store import metrics as q
 from cockpit.textsafe import sanitize_line
 
@@ -56,6 +56,7 @@ __all__ = ["Problem", "Report", "State", "evaluate"]
 
 _PHP_PLATFORMS: Final = ("php", "wordpress", "drupal")
 _DAY: Final = 86400.0
+_MB: Final = 1024 * 1024
 
 
 class State(enum.IntEnum):
@@ -153,6 +154,8 @@ class Report:
     sites: list[SiteLine]
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Whether :attr:`sites` holds every site (``evaluate(sites=False)`` leaves it empty).
+    has_sites: bool = True
 
     @property
     def state(self) -> State:
@@ -512,24 +515,18 @@ def _quota(
     )
 
 
-def _quotas(
-    sites: list[q.SiteNow],
-    month: dict[int, tuple[int, int]],
+def _site_quotas(
+    sites: Iterable[tuple[q.SiteNow, int]],
     site_quotas: list[q.SiteQuota],
-    client_quotas: dict[str, dict[str, int]],
     s: StatusSettings,
 ) -> list[Problem]:
+    """Each site's traffic this month (its bytes beside it) and disk use against its
+    quota (or the default one)."""
     problems: list[Problem | None] = []
-    mb = 1024 * 1024
     own = {quota.domain: quota for quota in site_quotas}
-    clients: dict[str, list[float]] = {}
-    for site in sites:
-        traffic = month.get(site.id, (0, 0))[1] / mb
-        disk = ((site.disk_bytes or 0) + (site.db_bytes or 0)) / mb
-        if site.client is not None:
-            total = clients.setdefault(site.client, [0.0, 0.0])
-            total[0] += traffic
-            total[1] += disk
+    for site, bytes_month in sites:
+        traffic = bytes_month / _MB
+        disk = ((site.disk_bytes or 0) + (site.db_bytes or 0)) / _MB
         quota = own.get(site.domain)
         bandwidth = (quota.bandwidth_mb_month if quota else None) or s.site_bandwidth_mb_month
         disk_limit = (quota.disk_mb if quota else None) or s.site_disk_mb
@@ -563,8 +560,20 @@ def _quotas(
                 site.server,
             )
         )
+    return [p for p in problems if p is not None]
+
+
+def _client_quotas(
+    totals: Mapping[str, tuple[int, int]],
+    client_quotas: dict[str, dict[str, int]],
+    s: StatusSettings,
+) -> list[Problem]:
+    """Each client's sites' traffic this month and disk use (``totals``: bytes of each)
+    against the client's quota."""
+    problems: list[Problem | None] = []
     for client, limits in sorted(client_quotas.items()):
-        traffic, disk = clients.get(client, [0.0, 0.0])
+        traffic_bytes, disk_bytes = totals.get(client, (0, 0))
+        traffic, disk = traffic_bytes / _MB, disk_bytes / _MB
         warn = limits.get("warn_percent") or s.quota_warn_percent
         crit = limits.get("crit_percent") or s.quota_crit_percent
         problems.append(
@@ -598,6 +607,15 @@ def _quotas(
     return [p for p in problems if p is not None]
 
 
+def _floor(limit_mb: float, s: StatusSettings) -> float | None:
+    """The bytes from which a site under the default ``limit_mb`` could reach the quota's
+    first level (a little below: the check itself decides); None: no such check."""
+    levels = [p for p in (s.quota_warn_percent, s.quota_crit_percent) if p]
+    if not limit_mb or not levels:
+        return None
+    return min(levels) / 100 * limit_mb * _MB * 0.999
+
+
 async def evaluate(
     db: Database,
     config: Config,
@@ -605,29 +623,54 @@ async def evaluate(
     since: float | None = None,
     now: float | None = None,
     timed_out: Mapping[str, str] | None = None,
+    sites: bool = True,
 ) -> Report:
     """The fleet's status from the store (no connection to any server).
 
     ``timed_out`` names the servers a refresh just before could not finish with (and
-    why): what the store holds of them is older than asked for, so each is UNKNOWN."""
+    why): what the store holds of them is older than asked for, so each is UNKNOWN.
+
+    The site checks read counts, per-client sums and the few sites a check could flag,
+    never every site; ``sites`` False leaves out the report's line of every site too
+    (what the Prometheus exposition and the tiles need), which is most of the work at
+    100,000 sites."""
     started = time.perf_counter()
     moment = time.time() if now is None else now
     s = config.status
     since_at = moment - s.failed_hours * 3600 if since is None else since
+    month_key = q.month_of(moment)
+    horizon = moment + (max(s.cert_crit_days, s.cert_warn_days, 0) + 1) * _DAY
+    site_rows: list[q.SiteNow] = []
+    month: dict[int, tuple[int, int]] = {}
     async with db.read() as conn:
         server_rows = await q.servers_now(conn)
         php_servers = await _php_servers(conn)
-        site_rows = await q.sites_now(conn)
+        site_counts = await oncall.site_counts(conn)
+        candidates = await oncall.site_candidates(
+            conn,
+            month=month_key,
+            cert_horizon=horizon,
+            bandwidth_floor=_floor(s.site_bandwidth_mb_month, s),
+            disk_floor=_floor(s.site_disk_mb, s),
+        )
         trends = await q.disk_trends(conn, now=moment, window_s=7 * _DAY, min_span_s=6 * 3600)
-        month = await q.month_traffic(conn, q.month_of(moment))
         site_quotas = await q.site_quotas(conn)
         client_quotas = await q.client_quotas(conn)
+        limited = [
+            name
+            for name, limits in client_quotas.items()
+            if limits.get("bandwidth_mb_month") or limits.get("disk_mb")
+        ]
+        totals = await oncall.client_totals(conn, month_key, limited)
         failed = await q.failed_tasks(conn, since=since_at)
+        if sites:
+            site_rows = await q.sites_now(conn)
+            month = await q.month_traffic(conn, month_key)
     problems, server_lines = _servers(server_rows, php_servers, s, moment, timed_out or {})
     full = {p.subject for p in problems if p.check == "disk.full" and p.state is State.CRITICAL}
     unreachable = {p.subject for p in problems if p.check == "server.unreachable"}
     problems += _trends([t for t in trends if t.server not in unreachable], s, full)
-    problems += _sites(site_rows, s, moment)
+    problems += _sites([c.site for c in candidates], s, moment)
     for task in failed:
         problems.append(
             Problem(
@@ -640,7 +683,8 @@ async def evaluate(
                 since=task.finished_at,
             )
         )
-    problems += _quotas(site_rows, month, site_quotas, client_quotas, s)
+    problems += _site_quotas([(c.site, c.bytes_month) for c in candidates], site_quotas, s)
+    problems += _client_quotas(totals, client_quotas, s)
     problems.sort(key=lambda p: (-p.state.severity, p.check, p.subject))
     site_lines = [
         SiteLine(
@@ -662,9 +706,9 @@ async def evaluate(
     counts = {
         "servers": len(server_rows),
         "servers_reachable": sum(1 for r in server_rows if r.reachable),
-        "sites": len(site_rows),
-        "sites_enabled": sum(1 for r in site_rows if r.status == "enabled"),
-        "sites_probed": sum(1 for r in site_rows if r.probed_at is not None),
+        "sites": site_counts.sites,
+        "sites_enabled": site_counts.enabled,
+        "sites_probed": site_counts.probed,
         "failed_tasks": len(failed),
     }
     return Report(
@@ -675,6 +719,7 @@ async def evaluate(
         sites=site_lines,
         counts=counts,
         seconds=time.perf_counter() - started,
+        has_sites=sites,
     )
 
 

@@ -146,7 +146,10 @@ class _Exposition:
 
 
 def to_prometheus(report: Report) -> str:
-    """The report as Prometheus text exposition (format 0.0.4)."""
+    """The report as Prometheus text exposition (format 0.0.4); the report must hold every
+    site (``evaluate(sites=True)``)."""
+    if not report.has_sites:
+        raise ValueError("the Prometheus exposition needs a report with every site")
     out = _Exposition()
     out.family(
         "cockpit_status",

@@ -446,3 +446,48 @@ async def test_a_client_bandwidth_quota_sums_its_sites_traffic(tmp_path: Path) -
     [crit] = critical.problems
     assert crit.state is State.CRITICAL and crit.value == pytest.approx(105.0)
     assert critical.exit_code == 2
+
+
+async def test_site_checks_at_their_thresholds_without_reading_every_site(
+    tmp_path: Path,
+) -> None:
+    """The site checks read only the sites that could reach a threshold; a site just at one
+    is flagged, one just below is not, and leaving out the line of every site changes no
+    problem and no count."""
+    db = await fleet_store(tmp_path / "c.db", servers=3, sites_per_server=3)
+    settings = {"site_bandwidth_mb_month": 100, "site_disk_mb": 200, "cert_warn_days": 14}
+    try:
+        await all_healthy(db)
+        await _traffic(db, "s0.web1.example", 80)  # 80 % of the default: WARNING
+        await _traffic(db, "s1.web1.example", 79.9)  # just below: nothing
+        await _probe(db, metrics.SiteProbe("s0.web2.example", disk_bytes=200 * 2**20))  # 100 %
+        await _probe(db, metrics.SiteProbe("s1.web2.example", disk_bytes=159 * 2**20))  # 79.5 %
+        just_in = NOW + 14 * 86400 - 1  # a second short of 14 days: WARNING
+        await _probe(
+            db, metrics.SiteProbe("s0.web3.example", tls_checked=True, tls_expires_at=just_in)
+        )
+        await _probe(
+            db,
+            metrics.SiteProbe("s1.web3.example", tls_checked=True, tls_expires_at=NOW + 14 * 86400),
+        )
+        await _probe(db, metrics.SiteProbe("s2.web3.example", probed=True, http_status=503))
+        full = await evaluate(db, config(db.path, **settings), now=NOW)
+        lean = await evaluate(db, config(db.path, **settings), now=NOW, sites=False)
+    finally:
+        await db.close()
+    found = [(p.check, p.subject, p.state) for p in full.problems]
+    assert found == [
+        ("quota.disk", "s0.web2.example", State.CRITICAL),
+        ("site.probe", "s2.web3.example", State.CRITICAL),
+        ("quota.bandwidth", "s0.web1.example", State.WARNING),
+        ("site.certificate", "s0.web3.example", State.WARNING),
+    ]
+    assert lean.problems == full.problems
+    assert lean.counts == full.counts
+    assert (full.counts["sites"], full.counts["sites_enabled"], full.counts["sites_probed"]) == (
+        9,
+        9,
+        9,
+    )
+    assert full.has_sites and len(full.sites) == 9
+    assert not lean.has_sites and lean.sites == []

@@ -176,3 +176,15 @@ async def test_text_is_a_nagios_plugin_line_then_sanitised_problems(tmp_path: Pa
     assert any("refused" in line and "web3" in line for line in lines)
     short = output.to_text(report, limit=2)
     assert len(short) == 4 and short[-1].startswith(f"… and {len(report.problems) - 2} more")
+
+
+async def test_prometheus_needs_the_line_of_every_site(tmp_path: Path) -> None:
+    db = await fleet_store(tmp_path / "c.db")
+    try:
+        await all_healthy(db)
+        lean = await evaluate(db, config(db.path), now=NOW, sites=False)
+    finally:
+        await db.close()
+    with pytest.raises(ValueError, match="every site"):
+        output.to_prometheus(lean)
+    assert output.to_json(lean)["counts"]["sites"] == 4
