@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
@@ -64,7 +64,7 @@ class Cycle(Widget, can_focus=True):
         height: 1;
         width: auto;
         min-width: 12;
-        padding: 0 1;
+        padding: 0 1 0 0;
         background: $boost;
         &:focus { background: $accent 30%; text-style: bold; }
     }
@@ -112,14 +112,15 @@ class ArgsScreen(ModalScreen[dict[str, Any] | None]):
             padding: 0 1;
         }
         & #args-title { text-style: bold; }
-        & #args-fields { height: auto; max-height: 24; }
-        & .arg-name { margin-top: 1; }
+        & #args-fields { height: auto; max-height: 70vh; margin-top: 1; }
+        & .arg-row { height: 1; }
+        & .arg-name { width: 16; }
         & .arg-name.-required { text-style: bold; }
-        & .arg-help { color: $text-muted; }
-        & Input { width: 100%; }
-        & .arg-error { color: $text-error; text-style: bold; display: none; }
+        & .arg-help { color: $text-muted; padding-left: 16; }
+        & Input { width: 1fr; }
+        & .arg-error { color: $text-error; text-style: bold; display: none; width: 100%; }
         & .arg-error.-shown { display: block; }
-        & #args-error { color: $text-error; text-style: bold; display: none; }
+        & #args-error { color: $text-error; text-style: bold; display: none; width: 100%; }
         & #args-error.-shown { display: block; }
         & #args-keys { color: $text-muted; margin-top: 1; }
     }
@@ -158,28 +159,30 @@ class ArgsScreen(ModalScreen[dict[str, Any] | None]):
                 for param in self.info.params:
                     yield from self._field(param)
             yield Label("", id="args-error", markup=False)
-            yield Label(Text(self._keys_text()), id="args-keys")
+            yield Static(Text(self._keys_text()), id="args-keys")
 
     def _field(self, param: Param) -> ComposeResult:
         mark = " *" if param.required else ""
         name = Label(Text(sanitize(param.name + mark)), classes="arg-name")
         name.set_class(param.required, "-required")
-        yield name
-        yield Static(Text(sanitize(param.help)), classes="arg-help")
         current = self.values.get(param.name)
+        field: Widget
         if param.kind == "bool" or param.choices:
             choices = ("true", "false") if param.kind == "bool" else param.choices
             values = choices if param.required else ("", *choices)
             text = "" if current is None else _text(current)
-            yield Cycle(values, text, id=f"arg-{param.name}")
+            field = Cycle(values, text, id=f"arg-{param.name}")
         else:
             known = self.names.get(param.kind)
-            yield Input(
+            field = Input(
                 value="" if current is None else str(current),
                 placeholder=self._placeholder(param),
                 suggester=SuggestFromList(known, case_sensitive=False) if known else None,
+                compact=True,
                 id=f"arg-{param.name}",
             )
+        yield Horizontal(name, field, classes="arg-row")
+        yield Static(Text(sanitize(param.help)), classes="arg-help")
         yield Label("", id=f"err-{param.name}", classes="arg-error", markup=False)
 
     def _placeholder(self, param: Param) -> str:
@@ -188,10 +191,13 @@ class ArgsScreen(ModalScreen[dict[str, Any] | None]):
         if known:
             listed = ", ".join(known[:4]) + (", …" if len(known) > 4 else "")
             return sanitize(f"{need}: {param.kind} ({listed})")
-        return f"{need}: {param.kind}"
+        return need if param.kind == "text" else f"{need}: {param.kind}"
 
     def _keys_text(self) -> str:
-        return "* required · enter done · tab next field · space/←/→ change · → take the suggestion · esc cancel"
+        return (
+            "* required · enter done · tab next field · space/←/→ change a choice · "
+            "→ take the suggestion · esc cancel"
+        )
 
     def on_mount(self) -> None:
         fields = self._fields()
