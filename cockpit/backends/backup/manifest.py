@@ -60,6 +60,7 @@ __all__ = [
     "FORMAT_VERSION",
     "JSON_SAFE",
     "MAX_PATHS",
+    "WRITE_MANIFEST",
     "Manifest",
     "ManifestError",
     "Member",
@@ -74,6 +75,35 @@ FORMAT_VERSION: Final = 1
 JSON_SAFE: Final = re.compile(r"[A-Za-z0-9._+~:@/-]*")
 #: Most data paths one backup holds.
 MAX_PATHS: Final = 64
+
+#: A shell function for the backup scripts: ``write_manifest BACKEND COMPRESSION FILE``
+#: writes the manifest to FILE from the script's ``$site $server $platform $ptype
+#: $release $engine $database`` and ``$entries`` (the members' JSON objects, joined by
+#: ",\n    "), stamped with the time it is written.
+WRITE_MANIFEST: Final = r"""
+write_manifest() {
+    created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    printf '{
+  "format": "cockpit-backup",
+  "version": %s,
+  "site": "%s",
+  "server": "%s",
+  "platform": "%s",
+  "platform_type": "%s",
+  "release": "%s",
+  "db_engine": "%s",
+  "database": "%s",
+  "created": "%s",
+  "backend": "%s",
+  "compression": "%s",
+  "members": [
+    %s
+  ]
+}
+' "@VERSION@" "$site" "$server" "$platform" "$ptype" "$release" "$engine" "$database" \
+        "$created" "$1" "$2" "$entries" > "$3"
+}
+""".replace("@VERSION@", str(FORMAT_VERSION))
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _RELEASE_RE: Final = re.compile(r"[A-Za-z0-9._+~-]{0,64}")

@@ -35,7 +35,7 @@ from cockpit.backends.backup.base import (
     judge,
     manifest_from_lines,
 )
-from cockpit.backends.backup.manifest import FORMAT_VERSION, json_safe
+from cockpit.backends.backup.manifest import WRITE_MANIFEST, json_safe
 from cockpit.backends.services.base import PRELUDE, Setting, SettingKind, run_step
 from cockpit.backends.services.db import generate_password
 from cockpit.backends.transport import Transport, TransportError
@@ -66,6 +66,7 @@ ensure_repo() {
 #: platform, platform type, release, db engine ("" none), then: database, data paths.
 _ARCHIVE: Final = (
     PRELUDE
+    + WRITE_MANIFEST
     + r"""
 repo=$1 staging=$2 tag=$3 site=$4 server=$5 platform=$6 ptype=$7 release=$8 engine=$9
 shift 9
@@ -103,26 +104,7 @@ if [ -n "$engine" ]; then
     entries="$entries,
     {\"name\": \"database.sql\", \"content\": \"database\", \"size\": $(stat -c %s -- "$staging/database.sql"), \"sha256\": \"${sum%% *}\"}"
 fi
-created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-printf '{
-  "format": "cockpit-backup",
-  "version": %s,
-  "site": "%s",
-  "server": "%s",
-  "platform": "%s",
-  "platform_type": "%s",
-  "release": "%s",
-  "db_engine": "%s",
-  "database": "%s",
-  "created": "%s",
-  "backend": "restic",
-  "compression": "restic",
-  "members": [
-    %s
-  ]
-}
-' "@VERSION@" "$site" "$server" "$platform" "$ptype" "$release" "$engine" "$database" \
-    "$created" "$entries" > "$staging/manifest.json" || fail "writing the manifest failed"
+write_manifest restic restic "$staging/manifest.json" || fail "writing the manifest failed"
 set --
 while read -r path; do set -- "$@" "$path"; done < "$staging/.paths"
 rm -f -- "$staging/.paths"
@@ -131,7 +113,7 @@ r backup --host "$server" --tag "site=$site" --tag "cockpit-tag=$tag" \
     --exclude "$pw" -- "$@" "$staging" || fail "restic backup failed"
 rm -rf -- "$staging"
 """
-).replace("@VERSION@", str(FORMAT_VERSION))
+)
 
 #: Args: repo, dir holding the password file, then a restic subcommand and its args.
 _CALL: Final = (

@@ -38,7 +38,7 @@ from cockpit.backends.backup.base import (
     judge,
     manifest_from_lines,
 )
-from cockpit.backends.backup.manifest import FORMAT_VERSION, json_safe
+from cockpit.backends.backup.manifest import WRITE_MANIFEST, json_safe
 from cockpit.backends.backup.stream import Piped, pipe
 from cockpit.backends.services.base import PRELUDE, Setting, SettingKind, run_step
 from cockpit.backends.transport import LineHandler, Transport
@@ -50,6 +50,7 @@ __all__ = ["TarBackupService"]
 #: release, then: db engine ("" none), database, then the data paths.
 _ARCHIVE: Final = (
     PRELUDE
+    + WRITE_MANIFEST
     + r"""
 staging=$1 archive=$2 comp=$3 level=$4 site=$5 server=$6 platform=$7 ptype=$8 release=$9
 shift 9
@@ -136,26 +137,7 @@ if [ -n "$engine" ]; then
     {\"name\": \"database.sql.$ext\", \"content\": \"database\", \"size\": $(stat -c %s -- "$staging/database.sql.$ext"), \"sha256\": \"${sum%% *}\"}"
     set -- "$@" "database.sql.$ext"
 fi
-created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-printf '{
-  "format": "cockpit-backup",
-  "version": %s,
-  "site": "%s",
-  "server": "%s",
-  "platform": "%s",
-  "platform_type": "%s",
-  "release": "%s",
-  "db_engine": "%s",
-  "database": "%s",
-  "created": "%s",
-  "backend": "tar",
-  "compression": "%s",
-  "members": [
-    %s
-  ]
-}
-' "@VERSION@" "$site" "$server" "$platform" "$ptype" "$release" "$engine" "$database" \
-    "$created" "$comp" "$entries" > "$staging/manifest.json" || fail "writing the manifest failed"
+write_manifest tar "$comp" "$staging/manifest.json" || fail "writing the manifest failed"
 
 echo "writing $archive"
 tar -C "$staging" -cf "$partial" "$@" || fail "writing the archive failed"
@@ -169,7 +151,7 @@ sync -- "$(dirname -- "$archive")" 2>/dev/null || sync
 rm -rf -- "$staging"
 echo "backup $archive: $(stat -c %s -- "$archive") bytes, sha256 $sum"
 """
-).replace("@VERSION@", str(FORMAT_VERSION))
+)
 
 #: Args: archive. Prints "@size N", "@sha256 HEX", "@manifest", then the manifest.
 _INSPECT: Final = r"""
