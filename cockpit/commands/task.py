@@ -28,7 +28,7 @@ from cockpit.cli import with_cockpit as _with_cockpit
 
 if TYPE_CHECKING:
     from cockpit.core import Cockpit
-    from cockpit.engine import Engine, LogLine, Task
+    from cockpit.engine import Engine, LogLine, Param, Task
 
 #: ``task run --wait``: no task failed, but one did not succeed either.
 EXIT_INCOMPLETE = 4
@@ -46,13 +46,19 @@ def engine_of(cockpit: Cockpit) -> Engine:
     return Engine(cockpit.db, cockpit.config)
 
 
-def parse_args(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; a value that reads as JSON (3, true, [1,2]) is taken as such."""
+def parse_args(pairs: Sequence[str], params: Sequence[Param] = ()) -> dict[str, Any]:
+    """``key=value`` pairs. A key the kind declares (``params``) is read as its param's
+    kind: text stays text (``title=2024``), ``yes``/``no`` is a yes/no, digits a number.
+    Any other value that reads as JSON (3, true, [1,2]) is taken as such."""
+    declared = {p.name: p for p in params}
     out: dict[str, Any] = {}
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key:
             fail(f"--arg takes KEY=VALUE, not {pair!r}", EXIT_USAGE)
+        if key in declared:
+            out[key] = declared[key].parse(value)
+            continue
         try:
             out[key] = json.loads(value)
         except ValueError:
@@ -178,11 +184,12 @@ def task_run(
     outcome and exits 0 (all succeeded), 1 (one failed) or 4 (one cancelled,
     interrupted or unknown).
     """
-    values = parse_args(args)
-    if force:
-        values["force"] = True
+    parse_args(args)  # malformed pairs are refused before the store is opened
 
     async def body(engine: Engine) -> int:
+        values = parse_args(args, engine.registry.get(kind).params)
+        if force:
+            values["force"] = True
         batch = await engine.queue(kind, targets, values, label=label, start_worker=not no_start)
         first, last = batch.task_ids[0], batch.task_ids[-1]
         span = f"task {first}" if first == last else f"tasks {first}-{last}"

@@ -223,3 +223,37 @@ async def test_queueing_checks_the_args_as_validate_does_and_a_clone_takes_one_t
         assert len(migrate.task_ids) == 3  # one platform for many sites is fine
     finally:
         await db.close()
+
+
+def test_task_run_reads_an_arg_as_its_declared_kind(tmp_path: Path) -> None:
+    from cockpit.commands.task import parse_args
+
+    install = Registry.default().get("site.install").params
+    assert parse_args(["title=2024", "skip_probe=yes", "db_engine=none"], install) == {
+        "title": "2024",  # text stays text (JSON would make it a number)
+        "skip_probe": True,
+        "db_engine": "none",
+    }
+    assert parse_args(["title=2024", "extra=[1,2]"]) == {"title": 2024, "extra": [1, 2]}
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HOME": str(tmp_path),
+    }
+    env.pop("COCKPIT_CONFIG", None)
+    cockpit = str(Path(sys.executable).parent / "cockpit")
+    base = [cockpit, "task", "run", "site.migrate", "nosuch.example.org", "--no-start"]
+    # "yes" is read as true: the args pass, and the missing site is what is refused.
+    done = subprocess.run(
+        [*base, "--arg", "platform=p1", "--arg", "skip_probe=yes"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no such site" in done.stderr and "skip_probe" not in done.stderr
+    done = subprocess.run(
+        [*base, "--arg", "platform=p1", "--arg", "skip_probe=maybe"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "args.skip_probe: must be true or false" in done.stderr
