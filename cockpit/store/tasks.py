@@ -25,6 +25,7 @@ caller's transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -321,8 +322,14 @@ async def list_tasks(
         clauses.append("kind = ?")
         args.append(kind)
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    # A batch's page is a range of tasks_batch_order (batch_id, id); a batch's tasks in
+    # some states come from tasks_batch (batch_id, state), which holds only those (the
+    # planner, without statistics, would walk the whole batch in id order instead).
+    source = " INDEXED BY tasks_batch" if states and batch_id is not None else ""
     return await _rows(
-        db, _SELECT + where + " ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        db,
+        _SELECT + source + where + " ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*args, limit, offset),
     )
 
 
@@ -364,6 +371,20 @@ def unfinished_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
     return [i for i in ids if i in found]
 
 
+def open_in_range_sync(
+    raw: sqlite3.Connection, low: int, high: int, open_states: Sequence[str]
+) -> int:
+    """How many tasks with ids from ``low`` to ``high`` are in one of ``open_states``
+    (the states that are not final): a range of the state index, which holds only the
+    tasks still open, so a poll of a batch costs little however large it is."""
+    marks = ",".join("?" * len(open_states))
+    sql = (
+        f"SELECT count(*) FROM tasks INDEXED BY tasks_state"
+        f" WHERE state IN ({marks}) AND id BETWEEN ? AND ?"
+    )
+    return int(raw.execute(sql, (*open_states, low, high)).fetchone()[0])
+
+
 def get_many_sync(raw: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Row]:
     """The rows of the tasks among ``ids`` that exist, by id."""
     out: dict[int, Row] = {}
@@ -387,6 +408,7 @@ UPDATE tasks
  WHERE id = (
     SELECT t.id FROM tasks t INDEXED BY tasks_queue
      WHERE t.state = 'queued' AND t.not_before <= {NOW}
+       AND t.server NOT IN (SELECT value FROM json_each(:full))
        AND NOT EXISTS (
            SELECT 1 FROM tasks r
             WHERE r.target_kind = t.target_kind AND r.target_key = t.target_key
@@ -399,6 +421,12 @@ UPDATE tasks
      LIMIT 1)
 RETURNING {COLUMNS}
 """
+
+
+_RUNNING_PER_SERVER: Final = (
+    "SELECT server, count(*) FROM tasks INDEXED BY tasks_running_server"
+    " WHERE state = 'running' AND server != '' GROUP BY server"
+)
 
 
 async def claim(
@@ -415,8 +443,15 @@ def claim_sync(
 ) -> list[Row]:
     """:func:`claim` on the connection's thread."""
     claimed: list[Row] = []
-    params = {"worker": worker, "lease": lease, "per_server": per_server}
+    if limit <= 0:
+        return claimed
+    # The servers at their limit, known up front: the claim passes over their queued
+    # tasks without counting their running ones again for each (an optimisation only:
+    # the count in the claim decides, on the same transaction's data).
+    running = dict(raw.execute(_RUNNING_PER_SERVER).fetchall())
+    params: dict[str, object] = {"worker": worker, "lease": lease, "per_server": per_server}
     for _ in range(limit):
+        params["full"] = json.dumps([s for s, n in running.items() if n >= per_server])
         try:
             rows = _rows_sync(raw, _CLAIM, params)
         except sqlite3.IntegrityError:
@@ -424,6 +459,9 @@ def claim_sync(
         if not rows:
             break
         claimed.append(rows[0])
+        server = rows[0]["server"]
+        if server:
+            running[server] = running.get(server, 0) + 1
     return claimed
 
 

@@ -35,6 +35,7 @@ from cockpit.store import db as db_module
 from cockpit.store import platforms as platform_queries
 from cockpit.store import servers as server_queries
 from cockpit.store import sites as site_queries
+from cockpit.store import tasks as task_queries
 from cockpit.store.migrate import LATEST, Migration, migrations, schema_version, split_statements
 from cockpit.store.sites import SiteFilter
 
@@ -85,6 +86,17 @@ VALUES (2, '/srv/cockpit/backups/blog.example/blog.example-20240502t010000z-t7-s
 """.replace("{sha}", "cd" * 32)
 
 
+#: Tasks queued before schema 8 (which reads a batch's pages from an index of their own).
+V7_DATA = """
+INSERT INTO batches (id, label, queued_by, created_at) VALUES (1, 'nightly', 'ops', 0);
+INSERT INTO tasks (id, kind, target_kind, target_key, server, state, idempotent, batch_id,
+                   created_at)
+VALUES (1, 'site.backup', 'site', 'shop.acme.example', 'web1', 'succeeded', 1, 1, 0),
+       (2, 'server.verify', 'server', 'web1', 'web1', 'failed', 1, NULL, 0),
+       (3, 'site.backup', 'site', 'blog.example', 'web1', 'queued', 1, 1, 0);
+"""
+
+
 def seed_v1(conn: sqlite3.Connection) -> None:
     for statement in split_statements(V1_DATA):
         conn.execute(statement)
@@ -102,6 +114,27 @@ def seed_v6(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def seed_v7(conn: sqlite3.Connection) -> None:
+    # the backups of V1_DATA and V6_DATA as schema 7 writes them: with server and reason
+    v1 = V1_DATA.replace("(site_id, location,", "(site_id, server_id, location,").replace(
+        "(1, '/srv/backups/shop.tar'", "(1, 1, '/srv/backups/shop.tar'"
+    )
+    for statement in split_statements(v1 + V2_DATA):
+        conn.execute(statement)
+    v7_backups = (
+        V6_DATA.replace("(site_id, location,", "(site_id, server_id, reason, location,")
+        .replace("(2, '/srv/cockpit/backups/blog", "(2, 1, 'safety', '/srv/cockpit/backups/blog")
+        .replace(
+            "(3, '/srv/cockpit/backups/globex", "(3, 1, 'delete', '/srv/cockpit/backups/globex"
+        )
+        .replace(
+            "(2, '/srv/cockpit/backups/restic", "(2, 1, 'backup', '/srv/cockpit/backups/restic"
+        )
+    )
+    for statement in split_statements(v7_backups + V7_DATA):
+        conn.execute(statement)
+
+
 def seed_nothing(conn: sqlite3.Connection) -> None:
     pass
 
@@ -116,6 +149,7 @@ SEEDERS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: seed_v2,  # 4 added the task tables; the inventory is what must survive here
     5: seed_v2,  # 5 added the site search index
     6: seed_v6,  # 6 added statistics; 7 records each backup's server and reason
+    7: seed_v7,  # 8 indexes a batch's tasks in id order
 }
 
 
@@ -327,6 +361,12 @@ async def test_upgrading_from_every_earlier_version_keeps_the_data(
             ]
         if version >= 1:
             await check_upgraded_store_behaves(db)
+        if version == 7:
+            async with db.read() as conn:
+                batch = await task_queries.list_tasks(conn, batch_id=1)
+                queued = await task_queries.list_tasks(conn, batch_id=1, states=["queued"])
+            assert [t["id"] for t in batch] == [3, 1]
+            assert [t["id"] for t in queued] == [3]
     finally:
         await db.close()
     # Whatever the road, the schema at the end is the one a new store gets.
@@ -349,6 +389,12 @@ async def check_upgraded_store_behaves(db: Database) -> None:
         assert [s.domain for s in found] == ["shop.acme.example"]
         assert await site_queries.count(conn, SiteFilter(text="example")) == 3
     await check_search_index(db)
+    # 8: a page of a batch's tasks is a range of an index, not a sort of the whole batch
+    async with db.read() as conn:
+        sql = task_queries._SELECT + " WHERE batch_id = ? ORDER BY id DESC LIMIT ? OFFSET ?"
+        async with conn.execute("EXPLAIN QUERY PLAN " + sql, (1, 100, 0)) as cursor:
+            plan = " / ".join(str(row[3]) for row in await cursor.fetchall())
+    assert "tasks_batch_order" in plan and "TEMP B-TREE" not in plan, plan
     # 7: a server that holds backups cannot leave the inventory: once nothing else
     # stands on web1, its backups still do (all of this is rolled back).
     with pytest.raises(RuntimeError, match="rolled back"):
