@@ -8,17 +8,18 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from cockpit import __version__
 from cockpit.messages import WorkerFailed
 from cockpit.screens.command import CommandSuggester
+from cockpit.widgets.footer import CockpitFooter
 from cockpit.widgets.header import CockpitHeader
 from cockpit.widgets.prompt import PromptBar
 
@@ -110,15 +111,11 @@ class ViewScreen(Screen[None]):
         suggester = CommandSuggester(app.command_names, app.scope_kinds)
         yield PromptBar(":", placeholder=COMMAND_HINT, suggester=suggester, id="command-bar")
 
-    #: Below this width the footer drops its spacing, so ": Command" still shows at 80.
+    #: Below this width the footer drops its spacing, so more keys show at 80.
     COMPACT_FOOTER_BELOW: ClassVar[int] = 100
 
     def compose_footer(self) -> ComposeResult:
-        yield Footer(compact=self.app.size.width < self.COMPACT_FOOTER_BELOW)
-
-    def on_resize(self, event: events.Resize) -> None:
-        for footer in self.query(Footer):
-            footer.compact = event.size.width < self.COMPACT_FOOTER_BELOW
+        yield CockpitFooter(compact_below=self.COMPACT_FOOTER_BELOW, width=self.app.size.width)
 
     def breadcrumbs(self) -> tuple[str, ...]:
         stack = [s for s in self.app.screen_stack if isinstance(s, ViewScreen)]
