@@ -3,7 +3,8 @@ OK, WARNING, CRITICAL or UNKNOWN, laid out in rows that wrap to the width.
 
 :class:`TileGrid` is a line-API :class:`~textual.scroll_view.ScrollView`: it renders the
 lines on screen only, never one widget per tile, so a fleet of hundreds of servers costs
-nothing more than the lines shown. A cursor moves over the tiles (arrows or vim keys);
+nothing more than the lines shown. A cursor moves over the tiles (arrows or vim keys:
+``h`` ``j`` ``k`` ``l``, ``g`` ``G``, ctrl+d and ctrl+u by half the rows on screen);
 ``enter`` posts :class:`TileGrid.Selected`.
 
 Each tile says its state in a glyph and words (``✗``, ``crit``…), so it reads without
@@ -84,6 +85,8 @@ class TileGrid(ScrollView, can_focus=True):
         Binding("k,up", "move_row(-1)", "Up", show=False, id="tiles.up"),
         Binding("g,home", "move_to(0)", "First", show=False, id="tiles.first"),
         Binding("G,end", "move_to(-1)", "Last", show=False, id="tiles.last"),
+        Binding("ctrl+d", "half_page(1)", "Half page down", show=False, id="tiles.half_down"),
+        Binding("ctrl+u", "half_page(-1)", "Half page up", show=False, id="tiles.half_up"),
         Binding("enter", "select", "Open", id="tiles.open"),
     ]
 
@@ -255,6 +258,16 @@ class TileGrid(ScrollView, can_focus=True):
             self.move_cursor(target)
         elif self.cursor_index // self.per_row < self.rows - 1:
             self.move_cursor(len(self.items) - 1)  # the last row is short: its last tile
+
+    @property
+    def half_page_rows(self) -> int:
+        """Rows of tiles that ctrl+d and ctrl+u move by: half of those on screen, at least
+        one."""
+        height = self.scrollable_content_region.height or self.size.height
+        return max(1, height // self.TILE_HEIGHT // 2)
+
+    def action_half_page(self, direction: int) -> None:
+        self.action_move_row(direction * self.half_page_rows)
 
     def action_move_to(self, index: int) -> None:
         self.move_cursor(index if index >= 0 else len(self.items) - 1)

@@ -440,6 +440,38 @@ async def test_works_at_80x24(stats_cockpit: Cockpit) -> None:
         assert "web1:/var" in screen_text(app)
 
 
+async def test_ctrl_d_and_ctrl_u_move_the_tiles_by_half_a_page(stats_cockpit: Cockpit) -> None:
+    """ctrl+d and ctrl+u move the cursor by half the rows of tiles on screen (at least one),
+    in the same column, stopping on the last tile and the first."""
+    app = make_app(stats_cockpit)
+    async with app.run_test(size=(60, 40)) as pilot:
+        screen = await dashboard(pilot)
+        grid = screen.query_one("#tiles", TileGrid)
+        # two tiles a row, five rows, all on screen (15 lines): half a page is 2 rows
+        assert (grid.per_row, grid.rows) == (2, 5)
+        assert grid.scrollable_content_region.height == 15 and grid.half_page_rows == 2
+        assert grid.cursor_index == 0
+        await pilot.press("l", "ctrl+d")
+        assert grid.cursor_index == 1 + 2 * 2
+        await pilot.press("ctrl+d")  # two rows more is past the end: the last tile
+        assert grid.cursor_index == 8
+        await pilot.press("ctrl+u")
+        assert grid.cursor_index == 4
+        await pilot.press("ctrl+u")
+        assert grid.cursor_index == 0
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        # three a row, three rows, three on screen: half a page is one row
+        assert (grid.per_row, grid.rows, grid.half_page_rows) == (3, 3, 1)
+        await pilot.press("ctrl+d")
+        assert grid.cursor_index == 3
+        await pilot.press("ctrl+d", "ctrl+d")
+        assert grid.cursor_index == 6
+        await pilot.press("ctrl+u")
+        assert grid.cursor_index == 3
+        assert grid.current_item is not None and grid.current_item.key == "server:web2"
+
+
 async def test_dashboard_of_this_machine_collected_for_real(
     fresh_cockpit: Cockpit,
 ) -> None:

@@ -139,17 +139,7 @@ async def every_view_cockpit(tasks_cockpit: Tasks) -> Tasks:
     return cockpit, batches
 
 
-#: Known gaps: the dashboard's tile grid binds no ctrl+d/ctrl+u (cockpit/widgets/tiles.py).
-GAPS = {"dashboard": "the tile grid binds no ctrl+d/ctrl+u (cockpit/widgets/tiles.py)"}
-
-
-@pytest.mark.parametrize(
-    "view",
-    [
-        pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=GAPS[v])) if v in GAPS else v
-        for v in VIEWS
-    ],
-)
+@pytest.mark.parametrize("view", list(VIEWS))
 async def test_every_view_has_vim_keys_a_generated_help_and_no_ctrl_a_or_b(
     every_view_cockpit: Tasks, view: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
