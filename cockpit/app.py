@@ -36,6 +36,7 @@ from cockpit.core import Cockpit
 from cockpit.engine import KindInfo
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
 from cockpit.screens.actions import TaskMenuScreen
+from cockpit.screens.args import ArgsScreen, Cycle
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import ViewScreen
 from cockpit.screens.batch import BatchScreen
@@ -600,6 +601,8 @@ def known_binding_ids() -> set[str]:
             PromptBar,
             SiteScreen,
             ConfirmTaskScreen,
+            ArgsScreen,
+            Cycle,
             DashboardScreen,
             StatsScreen,
             TileGrid,

@@ -55,8 +55,8 @@ class Cycle(Widget, can_focus=True):
     """A value among a few: ``space``/``→`` the next, ``←`` the previous."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space,right,l", "step(1)", "Next value", show=False),
-        Binding("left,h", "step(-1)", "Previous value", show=False),
+        Binding("space,right,l", "step(1)", "Next value", show=False, id="cycle.next"),
+        Binding("left,h", "step(-1)", "Previous value", show=False, id="cycle.previous"),
     ]
 
     DEFAULT_CSS = """

@@ -12,7 +12,7 @@ from textual.notifications import Notify
 from textual.widgets import Input
 from tuikit import BACKUPS, PLATFORMS, screen_text, settle, site_domain
 
-from cockpit.app import make_app
+from cockpit.app import known_binding_ids, make_app
 from cockpit.core import Cockpit
 from cockpit.screens.actions import TaskMenuScreen
 from cockpit.screens.args import ArgsScreen, Cycle
@@ -275,3 +275,19 @@ async def test_read_only_refuses_a_task_with_arguments(fleet_cockpit: Cockpit) -
         messages = [n.notification.message for n in notes]
         assert any("queueing a task is disabled: Cockpit is read-only" in m for m in messages)
         assert await cockpit.tasks.tasks() == []
+
+
+async def test_the_forms_keys_can_be_remapped(fleet_cockpit: Cockpit) -> None:
+    ids = {"args.submit", "args.cancel", "args.next", "confirm.args", "cycle.next"}
+    assert ids <= known_binding_ids()
+    app = make_app(fleet_cockpit, keymap={"confirm.args": "e", "args.submit": "f5"})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "b")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTaskScreen), "the confirm")
+        await open_form(pilot, "e")
+        await pilot.press("tab", "space", "f5")  # compression: zstd; then done
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTaskScreen), "the confirm")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmTaskScreen)
+        assert confirm.request.args == {"compression": "zstd"}
