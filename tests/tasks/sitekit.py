@@ -253,7 +253,14 @@ class HostBed:
         return True
 
     def ensure_running(self) -> None:
-        """Start php-fpm again if a test left it dead (so one failure does not spread)."""
+        """Start php-fpm again if a test left it dead (so one failure does not spread).
+
+        A reload (SIGUSR2) re-executes the master, which rewrites its pid file: wait for
+        it before concluding that php-fpm is gone, or a second master would find the
+        first one's sockets taken."""
+        deadline = time.monotonic() + 10
+        while not self.fpm_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
         if not self.fpm_alive():
             (self.fpm_dir / "php-fpm.pid").unlink(missing_ok=True)
             _run(php_fpm_binary(), "-y", str(self.fpm_dir / "php-fpm.conf"))
@@ -286,6 +293,21 @@ class HostBed:
     async def aget(self, domain: str, path: str = "/", *, https: bool = False) -> Response:
         port = self.https_port if https else self.http_port
         return await asyncio.to_thread(http_get, self.address, port, domain, path, tls=https)
+
+    async def settled(
+        self, domain: str, status: int, path: str = "/", timeout: float = 20
+    ) -> Response:
+        """The answer once it has ``status``, or the last one after ``timeout`` seconds.
+
+        For checks right after a rollback that restores a vhost without a probe: a
+        signalled nginx reload returns before its new workers take over, so the old
+        configuration may answer for a moment (longer on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.aget(domain, path)
+            if response.status == status or time.monotonic() > deadline:
+                return response
+            await asyncio.sleep(0.1)
 
     def reload_nginx(self) -> None:
         _run("nginx", "-c", str(self.nginx_dir / "nginx.conf"), "-s", "reload", check=False)

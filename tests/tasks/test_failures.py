@@ -313,7 +313,7 @@ async def test_a_refused_database_drop_puts_the_site_back_as_it_was(
             assert _files(host.site_dir(domain)) == files
             assert host.record_file(domain).exists() and unix_user_exists(unix_user(domain))
             assert mysql_has(database, db_user) == (True, True)
-            response = await host.aget(domain)
+            response = await host.settled(domain, 503)
             assert response.status == 503
             assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
 
@@ -433,7 +433,7 @@ async def test_enable_through_a_broken_vhost_template_leaves_the_site_disabled(
         assert task.state is TaskState.FAILED, log
         assert "failed at step vhost" in task.result and "config test" in task.result
         assert host.vhost_file(domain).read_bytes() == disabled
-        response = await host.aget(domain)
+        response = await host.settled(domain, 503)
         assert response.status == 503 and "This site is disabled" in response.text
         assert (await cp.site(domain)).status is SiteStatus.DISABLED  # type: ignore[union-attr]
 
