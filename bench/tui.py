@@ -2,6 +2,11 @@
 
 Targets (issue 6): first paint < 1 s, a filter keystroke to a repainted list < 100 ms.
 
+The app opens on the overview. Its first paint (its list on screen, the on-call status
+still being checked), its inventory counts and its on-call section (``cockpit status``'s
+evaluation of every check, which names the servers here: none was ever collected) are
+timed from the process start as three rows.
+
 The installed ``cockpit`` runs in a pseudo-terminal (80x24, TERM=xterm-256color), as a
 user runs it; every figure is wall time from writing a key (or starting the process) to
 the expected text in the bytes the program writes to the terminal: what a user sees,
@@ -198,15 +203,19 @@ def measure(
     names = domains()
     needle = "charlie-0999"
     counts = {i: sum(1 for d in names if needle[:i] in d) for i in range(1, len(needle) + 1)}
-    launch, sites, keys, pages, jumps, marks, clears = [], [], [], [], [], [], []
+    launch, counted, oncall = [], [], []
+    sites, keys, pages, jumps, marks, clears = [], [], [], [], [], []
     per_key: dict[int, list[float]] = {i: [] for i in range(1, len(needle) + 1)}
     memory: list[list[str]] = []
     for run in range(runs):
         # Read-only: the bench browses; a writable TUI would start a detached worker.
         term = Pty([str(exe), "--store", str(store), "--read-only"], env, SIZE)
         try:
-            # The app opens on the overview (the on-call findings, servers among them).
-            launch.append(term.wait_for(rb"web00")[0])
+            # The app opens on the overview: its list first, then the inventory counts,
+            # then the on-call findings (the servers never collected, web00 first).
+            launch.append(term.wait_for(rb"overview \[")[0])
+            counted.append(term.wait_for(rb"100,000")[0])
+            oncall.append(term.wait_for(rb"web00")[0])
             term.drain()
             term.send(b"1")
             term.wait_for(rb"1 of 20")
@@ -247,7 +256,9 @@ def measure(
         finally:
             term.close()
     rows = [
-        ["process start → overview on screen (it names the servers)", _ms(launch), "< 1 s"],
+        ["process start → overview on screen (first paint)", _ms(launch), "< 1 s"],
+        ["process start → overview's inventory counts on screen", _ms(counted), ""],
+        ["process start → on-call section complete (it names the servers)", _ms(oncall), ""],
         ["`3` → first page of the 100,000-site list on screen", _ms(sites), "< 1 s"],
         [
             f"filter keystroke → list repainted (typing `{needle}`, {len(keys)} keys)",

@@ -15,11 +15,13 @@ failing their probe, certificates, disks, failed tasks not re-run, quotas), then
 the inventory. A section that fails shows as a finding of its own, never as a crash or a
 blank.
 
-The sections are read in a worker, one after the other (a *slow* one, as the on-call
-evaluation of 100,000 sites is, after the others), and each one's findings are shown as
-soon as they are in: the other lines do not wait for the slow one. The overview reads them again every
-:attr:`OverviewScreen.POLL_SECONDS` while it is the current view (spaced out when a read is
-slow), and replaces only the lines that changed.
+The overview paints at once, each section's line saying it is being checked (``… reading``,
+and the verdict starts with ``… checking``: not yet known is neither a problem nor all
+well). The sections are then read in a worker, one after the other (a *slow* one, as the
+on-call evaluation is, after the others), and each one's findings are shown as soon as
+they are in: the other lines do not wait for the slow one; keys work meanwhile. The
+overview reads them again every :attr:`OverviewScreen.POLL_SECONDS` while it is the
+current view (spaced out when a read is slow), and replaces only the lines that changed.
 """
 
 from __future__ import annotations
@@ -432,7 +434,8 @@ async def status_section(cockpit: Cockpit) -> list[Finding]:
     )
 
 
-#: The evaluation reads every site: it is read after the other sections (see :func:`slow`).
+#: The evaluation is the costliest read (every check of the fleet): it is read after the
+#: other sections (see :func:`slow`).
 status_section.slow = True  # type: ignore[attr-defined]
 
 
@@ -491,29 +494,34 @@ _SEVERITY_TONE: dict[Severity, Tone | None] = {
 
 
 def verdict(findings: Sequence[Finding]) -> Text:
-    """One line: the problems, the warnings, what is unknown — or that all is well."""
+    """One line: the problems, the warnings, what is unknown — or that all is well.
+
+    While a section is being read the line starts by saying so, and says what is known
+    "so far": a section not read yet is neither a problem nor all well."""
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     checking = [f for f in findings if f.pending]
     findings = [f for f in findings if not f.pending]
     bad = [f for f in findings if f.severity == "bad"]
     warn = [f for f in findings if f.severity == "warn"]
     unknown = [f for f in findings if f.severity == "unknown"]
+    so_far = " so far" if checking else ""
+    if checking:
+        text.append(" … checking " + ", ".join(f.area for f in checking) + "…", "bold italic")
+        if bad or warn:
+            text.append("  ")
     if bad:
-        text.append(f" ✗ {len(bad)} problem{'s' if len(bad) > 1 else ''}: ", "bold reverse")
+        many = "s" if len(bad) > 1 else ""
+        text.append(f" ✗ {len(bad)} problem{many}{so_far}: ", "bold reverse")
         text.append("; ".join(sanitize(f"{f.area} {f.label}") for f in bad))
     elif warn:
-        text.append(" ! nothing broken, but: ", "bold")
+        text.append(f" ! nothing broken{so_far}, but: ", "bold")
         text.append("; ".join(_counted(f) for f in warn))
-    elif checking:
-        text.append(" … nothing wrong found yet", "bold")
-    else:
+    elif not checking:
         text.append(" ✓ nothing wrong found", "bold")
     if bad and warn:
         text.append("   ! " + "; ".join(_counted(f) for f in warn))
     if unknown:
         text.append("   · " + "; ".join(_counted(f) for f in unknown), "italic")
-    if checking:
-        text.append("   checking " + ", ".join(f.area for f in checking) + "…", "italic")
     return text
 
 
@@ -638,13 +646,13 @@ class OverviewScreen(ResourceScreen):
         super().on_mount()
         self._show(self.current())
         self.query_one("#view-keys", Static).update(self.view_keys())
-        self.read()
+        # the first frame (every section "checking…") is painted before any is read
+        self.call_after_refresh(self._first_read)
         self.set_interval(self.POLL_SECONDS, self._tick)
 
     def on_screen_suspend(self) -> None:
-        """Another view on top: a read under way is stopped (the on-call evaluation of
-        100,000 sites would hold the store's reader and the event loop for a second), and
-        made again when the overview is back."""
+        """Another view on top: a read under way is stopped (it would hold the store's
+        reader from the view on top), and made again when the overview is back."""
         reader = self._reader
         if reader is not None and reader.state in (WorkerState.PENDING, WorkerState.RUNNING):
             reader.cancel()
@@ -679,6 +687,12 @@ class OverviewScreen(ResourceScreen):
         return text
 
     # -- reading the sections ----------------------------------------------------------------
+
+    def _first_read(self) -> None:
+        if self.is_current:
+            self.read()
+        else:
+            self._read_on_resume = True
 
     def _tick(self) -> None:
         if not self.is_current or time.monotonic() < self._next_read:

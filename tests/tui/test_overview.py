@@ -117,6 +117,67 @@ async def test_the_on_call_problems_come_first_and_drill_down(oncall_cockpit: Co
         assert app.screen.domain == site_domain(1)
 
 
+async def test_the_on_call_section_says_checking_until_its_evaluation_ends(
+    oncall_cockpit: Cockpit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overview paints without waiting for the on-call evaluation: its line says it is
+    being checked (neither a problem nor all well) and keys work meanwhile; when the real
+    evaluation ends, its findings take the line's place."""
+    gate = asyncio.Event()
+    evaluate = oncall_cockpit.status
+    asked: list[dict[str, Any]] = []
+
+    async def held(**kwargs: Any) -> Any:
+        asked.append(kwargs)
+        await gate.wait()
+        return await evaluate(**kwargs)
+
+    monkeypatch.setattr(oncall_cockpit, "status", held)
+    app = make_app(oncall_cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "servers:env prod" in keys_of(app), "the other sections")
+        await until(pilot, lambda: bool(asked), "the evaluation to start")
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        checking = screen.findings["status:checking…"]
+        assert checking.pending and checking.severity == "unknown" and checking.count is None
+        assert not any(f.check for f in screen.findings.values())  # no on-call finding yet
+        assert "status:on-call check" not in keys_of(app)  # not "nothing wrong"
+        text = screen_text(app)
+        assert "… reading" in text and "reading the on-call status" in text
+        line = verdict_of(app)
+        assert line.startswith(" … checking status…")
+        assert "nothing wrong found" not in line and "✓" not in line
+        assert asked == [{"now": asked[0]["now"], "sites": False}]  # not every site's line
+        # Keys work while it is checked: the cursor moves, a filter narrows the list.
+        table = table_of(app)
+        row = table.cursor_index
+        await pilot.press("down")
+        await until(pilot, lambda: table.cursor_index == row + 1, "the cursor to move")
+        await pilot.press("/", *"env", "enter")
+        await until(
+            pilot,
+            lambda: "status:checking…" not in keys_of(app) and "servers:env prod" in keys_of(app),
+            "the filtered lines",
+        )
+        assert all("env" in key for key in keys_of(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: "status:checking…" in keys_of(app), "the lines again")
+        assert screen.reads == 0
+        gate.set()
+        await until(pilot, lambda: screen.reads == 1, "the evaluation to end")
+        await settle(pilot)
+        assert "status:checking…" not in keys_of(app)
+        assert keys_of(app)[:3] == [
+            "servers:unreachable",
+            "sites:probe failing",
+            "sites:certificate",
+        ]
+        assert screen.findings["sites:probe failing"].count == 2
+        assert verdict_of(app).startswith(" ✗ 4 problems: servers unreachable;")
+        assert "checking" not in verdict_of(app)
+
+
 async def test_lines_show_while_a_slow_section_is_read(
     fleet_cockpit: Cockpit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
