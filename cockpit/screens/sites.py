@@ -2,13 +2,12 @@
 
 Narrowed to a server, a platform, a client, an environment or a status (``:sites prod``,
 ``enter`` on a platform), it shows what it is narrowed to above the list. The filter is a
-substring of the domain; regular expressions and inversion are applied by the store, so
-they work when the core's :class:`SiteFilter` supports them (see :data:`SITE_FILTER_CAN`).
+substring of the domain, a regular expression (``~``) or either inverted (``!``), all
+applied by the store (:class:`SiteFilter`'s ``regex`` and ``exclude``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
@@ -24,7 +23,7 @@ from cockpit.screens.servers import env_tone, server_summary
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, Query, Row, RowSource, Tone, cell
 
-__all__ = ["SITE_FILTER_CAN", "SiteSource", "SitesScreen", "UnsupportedQuery", "site_row"]
+__all__ = ["SiteSource", "SitesScreen", "site_row"]
 
 COLUMNS: tuple[Column, ...] = (
     Column("domain", "Domain", width=24, max_width=48, flex=3, priority=100, sort="domain"),
@@ -49,27 +48,6 @@ _STATUS_TONE: dict[SiteStatus, Tone | None] = {
     SiteStatus.DISABLED: "warn",
     SiteStatus.DELETED: "muted",
 }
-
-_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(SiteFilter))
-#: What the core's site filter can do beyond a substring: ``exclude`` (the rows that do not
-#: match) and ``regex`` (the text is a regular expression). The TUI offers ``!`` and ``~``
-#: on sites as soon as the core has them.
-SITE_FILTER_CAN: Final = frozenset({"exclude", "regex"} & _FIELDS)
-
-
-class UnsupportedQuery(ValueError):
-    """A filter the sites list cannot apply (yet)."""
-
-
-def unsupported(query: Query) -> str | None:
-    """Why the store cannot apply ``query`` to sites (None: it can)."""
-    if not query.text:
-        return None
-    if query.invert and "exclude" not in SITE_FILTER_CAN:
-        return "excluding sites (!text) needs support in the core; filter with text instead"
-    if query.regex and "regex" not in SITE_FILTER_CAN:
-        return "regular expressions on sites (~regex) need support in the core"
-    return None
 
 
 def site_row(site: Site, server: str | None, environment: str | None) -> Row:
@@ -123,9 +101,6 @@ class SiteSource:
 
     def site_filter(self, query: Query) -> SiteFilter:
         """The core's filter for ``query`` within this source's scope."""
-        problem = unsupported(query)
-        if problem is not None:
-            raise UnsupportedQuery(problem)
         fields: dict[str, Any] = {
             name: getattr(self.where, name)
             for name in ("platform", "server", "client", "status", "environment")
@@ -223,9 +198,6 @@ class SitesScreen(TargetListScreen):
     def keeps(self, row: Row) -> bool:
         source = self.table.source
         return not isinstance(source, SiteSource) or source.keeps(row)
-
-    def filter_problem(self, query: Query) -> str | None:
-        return unsupported(query) or super().filter_problem(query)
 
     def open_row(self, row: Row) -> None:
         self.open_view("site", key=row.key)
