@@ -30,7 +30,7 @@ Example::
       keep_last: 10
       keep_days: 30
     keymap:
-      site.backup: b,ctrl+b
+      task.backup: b,B
 
 The config holds no secrets, by design: a key that looks like one (``password``,
 ``secret``, ``token``…) is refused. Secrets live in a separate file that only its
@@ -232,7 +232,7 @@ class Config:
     ssh: SshDefaults = field(default_factory=SshDefaults)
     concurrency: Concurrency = field(default_factory=Concurrency)
     theme: str = "cockpit-dark"
-    #: binding id → comma-separated keys, e.g. ``{"site.backup": "b,ctrl+b"}``.
+    #: binding id → comma-separated keys, e.g. ``{"task.backup": "b,B"}``.
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     read_only: bool = False
     retention: Retention = field(default_factory=Retention)
@@ -312,7 +312,7 @@ def _keys(node: Node) -> str:
     keys = [item.strip() for item in items]
     if not keys or any(not _KEY_RE.fullmatch(key) for key in keys):
         raise node.error(
-            "must be keys separated by commas, such as 'b,ctrl+b' (got " + repr(raw)[:60] + ")"
+            "must be keys separated by commas, such as 'b,B' (got " + repr(raw)[:60] + ")"
         )
     return ",".join(keys)
 

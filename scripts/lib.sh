@@ -11,7 +11,7 @@ TEST_PACKAGES=(
     wordpress wordpress-theme-twentytwentythree
     mariadb-server mariadb-client
     postgresql postgresql-client
-    tmux tcsh rsync iptables sqlite3 zstd restic
+    tmux tcsh rsync iptables iproute2 sqlite3 zstd restic
     apache2 openssl lego pebble
     mawk gawk
 )
