@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import select
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import asyncssh
@@ -187,3 +192,65 @@ def test_trust_goes_through_the_core(setup: tuple[Path, Path], testhost: TestHos
             assert known.read_bytes() == before
 
     asyncio.run(steps())
+
+
+def _cockpit_in_a_terminal(config_file: Path, answer: bytes) -> tuple[int, str]:
+    """The installed ``cockpit server trust web1`` on a pseudo-terminal, ``answer`` typed
+    once its question is on the screen; (exit code, what the terminal showed)."""
+    cockpit_bin = Path(sys.executable).with_name("cockpit")
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execv(
+            str(cockpit_bin),
+            [str(cockpit_bin), "--config", str(config_file), "server", "trust", "web1"],
+        )
+    shown = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if not answered and b"Trust this key for web1?" in shown:
+                os.write(fd, answer)
+                answered = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert answered, shown.decode(errors="replace")
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("answer", [b"n\r", b"\r", b"nope\rn\r"])
+def test_the_question_on_a_terminal_records_nothing_unless_answered_yes(
+    setup: tuple[Path, Path], testhost: TestHost, answer: bytes
+) -> None:
+    config_file, known = setup
+    code, shown = _cockpit_in_a_terminal(config_file, answer)
+    assert code == 1, shown
+    assert testhost.fingerprint in shown and "[y/N]" in shown
+    assert "not trusted; nothing was recorded" in shown
+    assert not known.exists() or testhost.fingerprint not in _fingerprints(known)
+
+
+def test_the_question_on_a_terminal_answered_yes_records_the_key(
+    setup: tuple[Path, Path], testhost: TestHost
+) -> None:
+    config_file, known = setup
+    code, shown = _cockpit_in_a_terminal(config_file, b"y\r")
+    assert code == 0, shown
+    assert "trusted; recorded" in shown
+    assert testhost.fingerprint in _fingerprints(known)
+
+
+def _fingerprints(known: Path) -> str:
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(known)], capture_output=True, text=True, check=False
+    ).stdout
