@@ -245,13 +245,18 @@ class Worker:
                 )
             return None
         finally:
-            if not run.slot_released:
+            # A slot freed by a committed end was offered to the queue in that very
+            # transaction (see _handoff): only a run that ended otherwise (fenced,
+            # stopped, its end not written) leaves the claim loop something to do.
+            freed_here = not run.slot_released
+            if freed_here:
                 run.slot_released = True
                 self._slots -= 1
             entry = self._running.get(run.task.id)
             if entry is not None and entry.run is run:
                 del self._running[run.task.id]
-            self._wake.set()
+            if freed_here:
+                self._wake.set()
 
     def _handoff(self, run: TaskRun) -> None:
         """A task's end is committed: its slot is free (for the tasks its transaction
