@@ -156,6 +156,11 @@ async def test_php_site_on_postgresql(bed: SiteBed, tmp_path: Path) -> None:
             *site_db_password_key(domain)
         )
         assert password and password not in log
+        # nor in the store: the database file and its write-ahead log hold no secret
+        store_files = sorted(cp.config.store.parent.glob(cp.config.store.name + "*"))
+        assert cp.config.store in store_files
+        for path in store_files:
+            assert password.encode() not in path.read_bytes(), path
 
         site_dir = host.site_dir(domain)
         settings = site_dir / "private" / "settings.php"
