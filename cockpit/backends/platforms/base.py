@@ -53,6 +53,7 @@ __all__ = [
     "PlatformPlugin",
     "SiteLayout",
     "app_secret",
+    "db_values",
     "site_layout",
 ]
 
@@ -174,6 +175,18 @@ def app_secret(master: str, name: str) -> str:
     so re-rendering a config converges instead of churning its keys)."""
     digest = hmac.new(master.encode("ascii"), name.encode("ascii"), hashlib.sha256).hexdigest()
     return digest
+
+
+def db_values(credentials: DbCredentials) -> dict[str, object]:
+    """A site's database credentials as its settings template reads them: ``db_host``,
+    ``db_port``, ``db_name``, ``db_user``, ``db_password``."""
+    return {
+        "db_host": credentials.host,
+        "db_port": credentials.port,
+        "db_name": credentials.database,
+        "db_user": credentials.user,
+        "db_password": credentials.password,
+    }
 
 
 # -- remote scripts -----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from cockpit.backends.platforms.base import (
     PlatformPlugin,
     SiteLayout,
     app_secret,
+    db_values,
     site_layout,
 )
 from cockpit.backends.services.base import run_step
@@ -116,11 +117,7 @@ class DrupalPlatform(PlatformPlugin):
             {
                 "domain": site.domain,
                 "driver": credentials.engine.value,
-                "db_host": credentials.host,
-                "db_port": credentials.port,
-                "db_name": credentials.database,
-                "db_user": credentials.user,
-                "db_password": credentials.password,
+                **db_values(credentials),
                 "hash_salt": app_secret(master_secret, "drupal/hash_salt"),
                 "private_dir": layout.private_dir,
                 "tmp_dir": layout.tmp_dir,

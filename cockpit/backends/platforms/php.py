@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cockpit.backends.platforms.base import ConfigFile, SiteLayout
+from cockpit.backends.platforms.base import ConfigFile, SiteLayout, db_values
 from cockpit.backends.platforms.static import StaticPlatform
 from cockpit.backends.services.db import DbCredentials
 from cockpit.model import DbEngine, Site
@@ -45,11 +45,7 @@ class PhpPlatform(StaticPlatform):
             {
                 "domain": site.domain,
                 "engine": credentials.engine.value,
-                "db_host": credentials.host,
-                "db_port": credentials.port,
-                "db_name": credentials.database,
-                "db_user": credentials.user,
-                "db_password": credentials.password,
+                **db_values(credentials),
             },
         )
         return [ConfigFile(self.settings_path(layout), text)]

@@ -31,6 +31,7 @@ from cockpit.backends.platforms.base import (
     PlatformPlugin,
     SiteLayout,
     app_secret,
+    db_values,
     site_layout,
 )
 from cockpit.backends.services.base import run_step
@@ -125,11 +126,7 @@ class WordpressPlatform(PlatformPlugin):
             "platforms/wordpress/wp-config.php.j2",
             {
                 "domain": site.domain,
-                "db_host": credentials.host,
-                "db_port": credentials.port,
-                "db_name": credentials.database,
-                "db_user": credentials.user,
-                "db_password": credentials.password,
+                **db_values(credentials),
                 "keys": keys,
                 "table_prefix": self.TABLE_PREFIX,
                 "files_dir": layout.files_dir,
