@@ -250,6 +250,21 @@ class BackupSource:
         ):
             raise ValidationError("backup.release", "is not a release name", self.release)
 
+    def manifest_values(self) -> list[str]:
+        """What the archive scripts write into the manifest as it is, each checked to
+        be JSON-safe: site, server, platform, platform type, release, db engine ("" for
+        none) and database."""
+        db = self.database
+        return [
+            json_safe(self.site, "site"),
+            json_safe(self.server, "server"),
+            json_safe(self.platform, "platform"),
+            json_safe(self.platform_type, "platform type"),
+            json_safe(self.release, "release"),
+            db.service.engine.value if db is not None else "",
+            json_safe(db.name, "database") if db is not None else "",
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class BackupJob:

@@ -35,7 +35,7 @@ from cockpit.backends.backup.base import (
     judge,
     manifest_from_lines,
 )
-from cockpit.backends.backup.manifest import WRITE_MANIFEST, json_safe
+from cockpit.backends.backup.manifest import WRITE_MANIFEST
 from cockpit.backends.services.base import PRELUDE, Setting, SettingKind, run_step
 from cockpit.backends.services.db import generate_password
 from cockpit.backends.transport import Transport, TransportError
@@ -297,20 +297,7 @@ class ResticBackupService(BackupService):
 
     def archive_command(self, job: BackupJob) -> RemoteCommand:
         source = job.source
-        db = source.database
-        args = [
-            self.repository,
-            job.staging,
-            job.tag,
-            json_safe(source.site, "site"),
-            json_safe(source.server, "server"),
-            json_safe(source.platform, "platform"),
-            json_safe(source.platform_type, "platform type"),
-            json_safe(source.release, "release"),
-            db.service.engine.value if db is not None else "",
-            json_safe(db.name, "database") if db is not None else "",
-            *source.paths,
-        ]
+        args = [self.repository, job.staging, job.tag, *source.manifest_values(), *source.paths]
         return RemoteCommand(f"snapshot {source.site}", _ARCHIVE, tuple(args))
 
     async def _call(self, transport: Transport, what: str, *args: str) -> list[str]:

@@ -38,7 +38,7 @@ from cockpit.backends.backup.base import (
     judge,
     manifest_from_lines,
 )
-from cockpit.backends.backup.manifest import WRITE_MANIFEST, json_safe
+from cockpit.backends.backup.manifest import WRITE_MANIFEST
 from cockpit.backends.backup.stream import Piped, pipe
 from cockpit.backends.services.base import PRELUDE, Setting, SettingKind, run_step
 from cockpit.backends.transport import LineHandler, Transport
@@ -331,20 +331,13 @@ class TarBackupService(BackupService):
 
     def archive_command(self, job: BackupJob) -> RemoteCommand:
         source = job.source
-        db = source.database
         level = self.int_setting("zstd_level" if job.compression == "zstd" else "gzip_level")
         args = [
             job.staging,
             job.location,
             job.compression,
             str(level),
-            json_safe(source.site, "site"),
-            json_safe(source.server, "server"),
-            json_safe(source.platform, "platform"),
-            json_safe(source.platform_type, "platform type"),
-            json_safe(source.release, "release"),
-            db.service.engine.value if db is not None else "",
-            json_safe(db.name, "database") if db is not None else "",
+            *source.manifest_values(),
             *source.paths,
         ]
         return RemoteCommand(f"archive {source.site}", _ARCHIVE, tuple(args))
