@@ -80,20 +80,6 @@ def no_worker_autostart(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CockpitApp, "AUTOSTART_WORKER", False)
 
 
-#: Modules whose tests (and snapshots) were written when the app opened on the servers
-#: view: they start there until they are brought to the overview (their breadcrumbs read
-#: "servers › …").
-STARTED_ON_SERVERS = frozenset({"test_dashboard", "test_log", "test_log_snapshots"})
-
-
-@pytest.fixture(autouse=True)
-def start_view(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cockpit.app import CockpitApp
-
-    if request.module.__name__ in STARTED_ON_SERVERS:
-        monkeypatch.setattr(CockpitApp, "START_VIEW", "servers")
-
-
 @pytest.fixture(autouse=True)
 def utc(monkeypatch: pytest.MonkeyPatch) -> None:
     """Times on screen in UTC, whatever the machine's zone (the snapshots show them)."""

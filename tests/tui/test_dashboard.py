@@ -224,7 +224,7 @@ async def test_enter_drills_down_to_charts(stats_cockpit: Cockpit) -> None:
         assert stats.charts is not None and stats.charts.found
         metrics_shown = [s.metric for s in stats.charts.series]
         assert metrics_shown[:5] == ["load1", "mem_pct", "swap_pct", "disk:/", "disk:/var"]
-        assert "dashboard › stats@web1" in screen_text(app).splitlines()[0]
+        assert "overview › dashboard › stats@web1" in screen_text(app).splitlines()[0]
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         # tab: the first top-N table (the busiest sites); the third row is site 1.
@@ -367,8 +367,10 @@ async def test_commands_open_the_dashboard_and_charts(stats_cockpit: Cockpit) ->
 async def test_site_detail_and_servers_list_open_charts(stats_cockpit: Cockpit) -> None:
     app = make_app(stats_cockpit)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")  # the servers list: the cursor is on db1
         await settle(pilot)
-        await pilot.press("S")  # the servers list: the cursor is on db1
+        assert "overview › servers" in screen_text(app).splitlines()[0]
+        await pilot.press("S")
         stats = await charts(pilot)
         assert (stats.scope, stats.key) == ("server", "db1")
         await pilot.press("escape")

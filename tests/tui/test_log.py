@@ -38,6 +38,7 @@ from cockpit.engine.worker import Worker, WorkerOptions
 from cockpit.model import Server, Transport
 from cockpit.screens.help import HelpScreen
 from cockpit.screens.log import LogScreen
+from cockpit.screens.overview import OverviewScreen
 from cockpit.store import tasks as task_queries
 from cockpit.textsafe import sanitize_line
 from cockpit.widgets.log_view import Grep, LogView, safe_text
@@ -408,11 +409,12 @@ async def test_filter_keeps_matching_lines_inverts_and_keeps_context(
         await pilot.press("ampersand", "home", "~", "end", "(")
         assert screen._bar("filter").error is not None
         assert view.filter_text == "~no such thing"
-        # esc clears the bar's filter; esc again goes back
+        # esc clears the bar's filter; esc again goes back, to the overview it came from
+        assert "overview › log" in screen_text(app).splitlines()[0]
         await pilot.press("escape")
         assert view.filter_text == "" and view.shown_count == 120
         await pilot.press("escape")
-        assert not isinstance(app.screen, LogScreen)
+        assert isinstance(app.screen, OverviewScreen)
 
 
 async def test_filter_applies_to_lines_that_arrive_later(fresh_cockpit: Cockpit) -> None:
