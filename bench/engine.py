@@ -9,7 +9,8 @@
    "database is locked" is counted.
 3. End to end: 500 trivial remote tasks (``echo ok``) over 50 test-bed hosts (10 sites
    each) through the engine, against the same commands from a bare asyncssh script, the
-   peer, with the same concurrency (16 at once) and the same algorithms. The engine is
+   peer, with the same concurrency (16 at once), the same algorithms and the targets in
+   the same order (the hosts in turn). The engine is
    a real worker process (``cockpit worker`` with the test kinds), started and idle
    before the clock starts; the time runs from queueing the batch until the last task
    is stored as succeeded. Cold: new connections (a new worker, a new peer process);
@@ -269,7 +270,10 @@ async def run_engine(
     db = await open_store(tmp / f"remote{n}" / "cockpit.db")
     worker = None
     try:
-        sites = await add_inventory(db, [bed_server(h) for h in hosts], per_host)
+        by_host = await add_inventory(db, [bed_server(h) for h in hosts], per_host)
+        # the targets in the peer's order: host after host, round after round (the
+        # inventory lists them host by host, which would queue a host's sites together)
+        sites = [by_host[h * per_host + i] for i in range(per_host) for h in range(len(hosts))]
         config = bed_config(db.path, fleet, global_limit=CONCURRENCY, per_server=4)
         engine = Engine(db, config, registry=make_registry())
         worker = start_worker(config, locked=True, log=tmp / f"worker{n}.log")
@@ -438,8 +442,9 @@ def measure(hosts: int, tasks: int, repeat: int, warm_rounds: int) -> str:
             "once. Engine: a worker process with the default limits (16 in all, 4 per "
             "server), timed from queueing the batch to the last task stored as succeeded "
             "(claims, step journal, log lines, final states all in the store). Peer: a bare "
-            "asyncssh script (one connection per host, a semaphore of 16, `conn.run`, the hosts "
-            "in turn so that its connections open in parallel). Both "
+            "asyncssh script (one connection per host, a semaphore of 16, `conn.run`). Both "
+            "take the targets in the same order, the hosts in turn (so that connections "
+            "open in parallel); both "
             f"use {KEX[0]} and {CIPHERS[0]} (asyncssh {asyncssh.__version__}). Cold: new "
             f"connections; warm: again over the open ones. Median of {len(engine_cold)} cold "
             f"and {len(engine_warm)} warm batches (min–max):",
