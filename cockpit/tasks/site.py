@@ -1525,6 +1525,74 @@ SITE_DELETE: Final = TaskKind(
     ),
 )
 
+# -- cert-renew -------------------------------------------------------------------------
+
+#: Renew a certificate that expires within this many days, unless told otherwise.
+RENEW_DAYS: Final = 30
+
+
+def _cert_renew_args(args: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(args) - {"days"})
+    if unknown:
+        raise ValidationError(f"args.{unknown[0]}", "unknown; valid: days")
+    if "days" in args:
+        days = args["days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+            raise ValidationError("args.days", "must be a whole number of days, 1 to 3650", days)
+    return args
+
+
+async def _cert_renew(ctx: TaskContext) -> None:
+    env = await site_env(ctx)  # every name checked before anything else
+    if env.site.https is HttpsMode.OFF:
+        ctx.log("HTTPS off: no certificate to renew")
+        return
+    if env.site.status is SiteStatus.DELETED:
+        ctx.log("the site is deleted: nothing to renew")
+        return
+    days = int(ctx.args.get("days", RENEW_DAYS))
+    authority = authority_for(env.http)
+    try:
+        result = await authority.ensure(
+            env.transport,
+            env.site.domain,
+            site_names(env.site),
+            renew_days=days,
+            reload=True,
+            on_line=_lines(ctx),
+        )
+    except ServiceError as exc:
+        raise _fail("cannot renew the certificate (the previous one is kept)", exc) from exc
+    left = f"{result.info.days_left():.0f} days left"
+    if result.issued:
+        ctx.log(f"certificate renewed ({result.reason}); {left}, the web server reloaded")
+        ctx.summary(f"renewed: {result.reason}")
+    else:
+        ctx.log(f"certificate: {result.reason}")
+        ctx.summary(f"not due: {left}")
+
+
+SITE_CERT_RENEW: Final = TaskKind(
+    name="site.cert-renew",
+    target=TargetKind.SITE,
+    idempotent=True,
+    description=(
+        "Renew the site's certificate (ACME or self-signed) when it expires soon or no "
+        "longer covers its names; reload the web server"
+    ),
+    steps=(Step("certificate", _cert_renew),),
+    max_attempts=3,
+    check_args=_cert_renew_args,
+    sudo=True,
+    params=(
+        Param(
+            "days",
+            f"renew when it expires within this many days (default {RENEW_DAYS})",
+            kind="int",
+        ),
+    ),
+)
+
 SITE_LOGIN_RESET: Final = TaskKind(
     name="site.login-reset",
     target=TargetKind.SITE,
@@ -1541,4 +1609,5 @@ KINDS: Final = (
     SITE_ENABLE,
     SITE_DELETE,
     SITE_LOGIN_RESET,
+    SITE_CERT_RENEW,
 )

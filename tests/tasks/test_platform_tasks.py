@@ -230,6 +230,7 @@ SITE_KINDS: dict[str, dict[str, object]] = {
     "site.enable": {},
     "site.delete": {"skip_backup": True, "force": True},
     "site.login-reset": {},
+    "site.cert-renew": {},
     "site.backup": {},
     "site.backup-delete": {"backup": 1},
     "site.backup-prune": {},
