@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from testbed import TestHost
 
 COCKPIT = Path(sys.executable).parent / "cockpit"
 
@@ -234,3 +235,29 @@ def test_installed_cockpit_refuses_a_bad_theme(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "no-such-theme" in result.stderr
     assert "cockpit-dark" in result.stderr and "cockpit-mono" in result.stderr
+
+
+def test_installed_cockpit_over_ssh_at_80x24(
+    terminal: Terminal, tmp_path: Path, testhost: TestHost
+) -> None:
+    """An admin's usual way in: ``ssh -t`` to the machine, then ``cockpit`` in the remote
+    terminal (its size and keys travel through sshd's pseudo-terminal)."""
+    host = testhost.with_user("root")
+    env = base_env(tmp_path)
+    remote = [f"{k}={v}" for k, v in env.items() if k != "PATH"]
+    argv = host.ssh_argv("env", *remote, str(COCKPIT), "--read-only")
+    argv.insert(1, "-tt")  # a pseudo-terminal on the server, as `ssh -t` gives
+    terminal.start(argv, {"TERM": "xterm-256color", "PATH": env["PATH"]})
+    screen = terminal.wait_for(
+        lambda s: "overview [" in s and "health unknown" in s, "the overview over ssh", 60
+    )
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert "read-only" in screen.lower()
+    terminal.send("1")
+    terminal.wait_for(lambda s: "overview › servers" in s and "localhost" in s, "the servers")
+    terminal.send("/", "loc", "Enter", "Down", "Up")  # arrows arrive as escape sequences
+    terminal.wait_for(lambda s: "localhost" in s and "loc" in s, "the filtered list")
+    terminal.send("q")
+    terminal.wait_for(lambda s: terminal.dead(), "cockpit and ssh to exit", timeout=20)
+    assert terminal.exit_status() in ("0", "")
