@@ -23,7 +23,14 @@ from cockpit.textsafe import sanitize
 from cockpit.widgets.header import environment_tone
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, Tone, cell
 
-__all__ = ["HEALTH_UNKNOWN", "ServersScreen", "env_tone", "server_row", "server_summary"]
+__all__ = [
+    "HEALTH_UNKNOWN",
+    "ServersScreen",
+    "env_tone",
+    "health_reason",
+    "server_row",
+    "server_summary",
+]
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "Name", width=6, max_width=30, priority=100, sort="name"),
@@ -33,6 +40,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("user", "User", width=4, max_width=16, priority=50, sort="user"),
     Column("services", "Services", width=8, max_width=40, flex=1, priority=60, sort="services"),
     Column("health", "Health", width=7, priority=70, sort="health"),
+    # Why the last verify failed: before the user and the transport when the screen is
+    # narrow (at 80 columns it takes what is left, down to 12 cells, and ends in "…").
+    Column("reason", "Reason", width=12, flex=2, priority=55),
 )
 
 #: Where the health is in a server's row.
@@ -57,9 +67,27 @@ HEALTH_TONE: Final[dict[str, Tone]] = {
 }
 
 
+#: At most this much of a verify's reason goes in a row (the detail has all of it).
+REASON_CHARS: Final = 240
+
+
+def health_reason(health: ServerHealth | None) -> str:
+    """Why the last verify failed, for a row: sanitised remote text on one line (runs of
+    whitespace, newlines included, become one space), cut to :data:`REASON_CHARS` with
+    an ellipsis; "" when it passed or never ran."""
+    if health is None or not health.reason:
+        return ""
+    text = " ".join(sanitize(health.reason).split())
+    if len(text) > REASON_CHARS:
+        text = text[: REASON_CHARS - 1].rstrip() + "…"
+    return text
+
+
 def server_row(server: Server, health: ServerHealth | None = None) -> Row:
-    """A server as a row, with the health its last verify recorded ("unknown" before)."""
+    """A server as a row, with the health its last verify recorded ("unknown" before)
+    and, when it failed, why."""
     state = health.health.value if health is not None else HEALTH_UNKNOWN
+    reason = health_reason(health)
     services = " ".join(f"{s.type}" for s in server.services) or "-"
     return Row(
         key=server.name,
@@ -71,6 +99,7 @@ def server_row(server: Server, health: ServerHealth | None = None) -> Row:
             cell(server.user),
             cell(services, None if server.services else "muted"),
             cell(state, HEALTH_TONE.get(state, "muted")),
+            cell(reason or "-", "bad" if reason else "muted"),
         ),
         environment=server.environment,
     )
@@ -140,7 +169,7 @@ def server_summary(
 
 class ServersScreen(TargetListScreen):
     """Every server (or those of one environment): name, address, transport, environment,
-    user, services, health."""
+    user, services, health and why the last verify failed."""
 
     VIEW = "servers"
     DEFAULT_SORT = "name"

@@ -24,7 +24,7 @@ from cockpit.engine.builtin import BUILTIN_KINDS
 from cockpit.engine.context import TaskContext
 from cockpit.engine.worker import Worker, WorkerOptions
 from cockpit.model import Platform, PlatformType, Site, SiteStatus
-from cockpit.screens.servers import ServersScreen
+from cockpit.screens.servers import HEALTH_COLUMN, ServersScreen
 from cockpit.screens.sites import SitesScreen
 from cockpit.store import platforms as platform_queries
 from cockpit.store import servers as server_queries
@@ -106,7 +106,7 @@ async def test_a_verify_shows_in_the_servers_row_without_reading_the_list(
         screen = app.screen
         assert isinstance(screen, ServersScreen) and screen.LIVE_SECONDS is not None
         table = screen.table
-        assert cell_of(table, "localhost", -1) == "unknown"
+        assert cell_of(table, "localhost", HEALTH_COLUMN) == "unknown"
         pages, reloads = table.pages_read, table.reloads
         batch = await cockpit.tasks.queue("server.verify", ["localhost"], queued_by="carol")
         async with worker(cockpit):
@@ -115,7 +115,7 @@ async def test_a_verify_shows_in_the_servers_row_without_reading_the_list(
         assert health is not None and health.health.value != "unknown"
         await until(
             pilot,
-            lambda: cell_of(table, "localhost", -1) == health.health.value,
+            lambda: cell_of(table, "localhost", HEALTH_COLUMN) == health.health.value,
             "the recorded health in the row",
         )
         assert screen.row_refreshes == 1
