@@ -181,12 +181,18 @@ class CockpitApp(App[None]):
         self.unknown_binding_ids: list[str] = []
         self._last_error: tuple[str, float] | None = None
         self._held_keys: list[events.Key] = []
-        self._held_since = 0.0
+        #: The view held keys wait for the first rows of, and since when.
+        self._rows_wait: tuple[Screen[object], float] | None = None
+        #: Since when the current wait (for a key to settle, a view to open) lasts.
+        self._wait_since = 0.0
         self._key_in_flight: events.Key | None = None
-        self._key_in_flight_since = 0.0
-        self._key_target: DOMNode | None = None
-        #: A prompt whose enter or esc is in flight, and its count of handled ones then.
-        self._leaving: tuple[PromptBar, int] | None = None
+        #: Where the key in flight went, and where the next step of its trip is queued.
+        self._key_origin: DOMNode | None = None
+        self._key_at: DOMNode | None = None
+        self._key_trips = 0
+        #: A key did not settle in time: the held ones go without waiting.
+        self._key_stuck = False
+        self._releasing = False
         self._key_timer: Timer | None = None
         for name in themes.cockpit_names:
             self.register_theme(themes.get(name))
@@ -198,97 +204,167 @@ class CockpitApp(App[None]):
 
     # -- keys, in order -------------------------------------------------------------------
     #
-    # Textual forwards a key to the focused widget and resolves its bindings when it
-    # bubbles back to the app, a few messages later; the next key may be forwarded
-    # before that, to a view the first key is about to replace, or to a view still being
-    # built, where it is lost. Keys typed in one go (a paste, tmux send-keys, a fast
-    # typist: "3jj␣", "3/golf", "enter j") are therefore dispatched one at a time: a key
-    # waits until the one before it has been handled (it bubbled to the app, or a widget
-    # consumed it) and until the current view is ready for keys.
+    # Textual forwards a key to the focused widget; it bubbles up through the widget's
+    # parents, one message queue each, to the app, which resolves the bindings. What the
+    # key does may take more messages (enter in a prompt: the input submits, the prompt
+    # posts Submitted, the view closes the prompt and focuses the list), a worker (":sites"
+    # opens the view from one) and a new view is built a few messages later. On a loaded
+    # machine any of these steps can take long, and the next key must not overtake them:
+    # keys typed in one go (a paste, tmux send-keys, a typist over slow SSH: "3jj␣",
+    # "3/golf", "/web⏎j") each act on what the keys before them did. So keys are dispatched
+    # one at a time, and the next one waits until the one before has *settled*:
+    #
+    # 1. its trip is over: a callback queued behind it at the widget that got it, then at
+    #    each parent in turn up to the app, has run (by then a widget consumed it or the
+    #    app ran its binding); then a second trip, so that what it posted on the way (an
+    #    input's Submitted, the list's OpenView) has been handled too;
+    # 2. a prompt it submitted or cancelled has been handled by its view, which took the
+    #    focus back (:attr:`PromptBar.pending`);
+    # 3. no worker that opens a view for a key runs (:attr:`KEY_EFFECT_GROUPS`);
+    # 4. the current view is mounted and has the focus;
+    #
+    # and the view has its first rows (or :attr:`KEY_HOLD_LIMIT` has passed: a slow list
+    # still answers keys). None of this is a guess at how long a step takes. A key that has
+    # not settled after :attr:`KEY_SETTLE_LIMIT` (a handler stuck on something) lets the
+    # keys after it go, in order, to the list, never into a prompt that is closing.
 
-    #: Held keys wait this long at most for a view to get ready.
+    #: Held keys wait this long at most for a view's first rows (from when it is built).
     KEY_HOLD_LIMIT: ClassVar[float] = 2.0
-    #: A key whose end was not seen (a widget stopped it on the way up) is done after this.
-    KEY_FLIGHT_LIMIT: ClassVar[float] = 0.25
+    #: Held keys wait this long at most for the key before them to settle (a safety net).
+    KEY_SETTLE_LIMIT: ClassVar[float] = 10.0
+    #: Groups of the workers that open a view for a key (held keys wait until it is open).
+    KEY_EFFECT_GROUPS: ClassVar[frozenset[str]] = frozenset({"command", "task-args"})
+    #: Trips behind a key up to the app before it can settle (see above).
+    _KEY_TRIPS: ClassVar[int] = 2
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
-            if self._held_keys or self._key_in_flight is not None or not self._screen_ready():
-                if not self._held_keys:
-                    self._held_since = time.monotonic()
-                self._held_keys.append(event)
-                self._watch_keys()
-                return
-            await self._dispatch_key(event)
+            if not self._held_keys and self._key_in_flight is None:
+                self._wait_since = time.monotonic()
+            self._held_keys.append(event)
+            await self._release_keys()
             return
         await super().on_event(event)
 
+    async def _release_keys(self) -> None:
+        """Dispatch the held keys that may go now, in order (runs in the app's queue)."""
+        if self._releasing:
+            return
+        self._releasing = True
+        try:
+            now = time.monotonic()
+            flying = self._key_in_flight
+            if flying is not None:
+                at = self._key_at
+                if at is not None and not _alive(at):
+                    # Closed (a view popped) with the step queued behind the key: go on.
+                    self._key_follow(flying, at.parent or self)
+                if self._key_settled():
+                    self._key_in_flight = None
+                    self._key_stuck = False
+                    self._wait_since = now
+                elif now - self._wait_since > self.KEY_SETTLE_LIMIT:
+                    self._key_in_flight = None
+                    self._key_at = None
+                    self._key_stuck = True  # what is held goes now, in order
+            while self._held_keys and self._key_in_flight is None:
+                if not (self._key_stuck or self._ready_for_key(now)):
+                    break
+                await self._dispatch_key(self._held_keys.pop(0))
+                self._wait_since = now
+            if self._held_keys:
+                if self._key_timer is None:
+                    self._key_timer = self.set_interval(0.01, self._poll_keys)
+            elif self._key_timer is not None:
+                self._key_timer.stop()
+                self._key_timer = None
+        finally:
+            self._releasing = False
+
+    def _poll_keys(self) -> None:
+        # The timer runs in a task of its own: the keys are released in the app's queue,
+        # in order with the keys arriving there.
+        self.call_later(self._release_keys)
+
     async def _dispatch_key(self, event: events.Key) -> None:
-        target = self.focused or self.screen
+        target = self._key_target()
         await super().on_event(event)  # a priority binding, or forwarded to ``target``
         if event.is_forwarded:
             self._key_in_flight = event
-            self._key_in_flight_since = time.monotonic()
-            self._key_target = target
-            target.call_later(self._key_reached, event)
-            self._watch_keys()
+            self._key_origin = target
+            self._key_trips = self._KEY_TRIPS
+            self._key_follow(event, target)
 
-    def _key_reached(self, event: events.Key) -> None:
-        """The focused widget has handled ``event``: done, unless it bubbles on to the app,
-        or it submits or cancels a prompt (``enter``, ``esc`` in ``/`` or ``:``): then the
-        key is done when the view has handled that (a few messages later: it gives the
-        focus back to the list), so the next key goes to the list, not to the prompt
-        (:meth:`_release_keys` looks)."""
-        if self._key_in_flight is event and event._stop_propagation:
-            self._key_handled(event)
+    def _key_target(self) -> DOMNode:
+        """Where the next key goes: the focused widget, unless that is a prompt that is
+        closed or closing (its enter or esc not handled yet); then the view's list."""
+        screen = self.screen
+        focused = screen.focused
+        bar = _prompt_of(focused)
+        if (focused is None or (bar is not None and (bar.pending or not bar.is_open))) and (
+            isinstance(screen, ViewScreen)
+        ):
+            main = screen.main_widget()
+            if main is not None and main.focusable:
+                screen.set_focus(main)
+        return self.focused or screen
 
-    def _key_handled(self, event: events.Key) -> None:
-        target = self._key_target
-        bar = target.parent if isinstance(target, Input) else None
-        if event.key in ("enter", "escape") and isinstance(bar, PromptBar):
-            # Done once the view has handled the submission or cancellation it makes.
-            self._leaving = (bar, bar.handled)
-        else:
-            self._key_done()
+    def _key_follow(self, event: events.Key, node: DOMNode) -> None:
+        """Queue the next step of ``event``'s trip behind what ``node`` has queued."""
+        while node is not self and not _alive(node):
+            node = node.parent or self
+        self._key_at = node
+        if not node.call_later(self._key_step, event, node):
+            self._key_at = None  # the app is closing
 
-    async def _on_key(self, event: events.Key) -> None:
-        # Runs before App._on_key resolves the bindings: the next key goes after those
-        # (after the view handled it, for a key that submits or cancels a prompt).
-        if event is self._key_in_flight:
-            self._key_handled(event)
+    async def _key_step(self, event: events.Key, node: DOMNode) -> None:
+        if event is not self._key_in_flight or node is not self._key_at:
+            return  # a key let go by the safety limit
+        if node is not self:
+            self._key_follow(event, node.parent or self)
+            return
+        self._key_trips -= 1
+        if self._key_trips > 0 and self._key_origin is not None:
+            self._key_follow(event, self._key_origin)
+            return
+        self._key_at = None
+        await self._release_keys()
 
-    def _key_done(self) -> None:
-        self._key_in_flight = None
-        if self._held_keys:
-            self.call_after_refresh(self._release_keys)
+    def _key_settled(self) -> bool:
+        """Whether the key in flight has done what it does (see above)."""
+        if self._key_at is not None:
+            return False
+        bar = _prompt_of(self._key_origin)
+        if bar is not None and bar.pending:
+            return False
+        return not self._key_effect_running() and self._screen_built()
 
-    def _screen_ready(self) -> bool:
+    def _key_effect_running(self) -> bool:
+        return any(
+            worker.group in self.KEY_EFFECT_GROUPS
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+        )
+
+    def _ready_for_key(self, now: float) -> bool:
+        if self._key_effect_running() or not self._screen_built():
+            return now - self._wait_since > self.KEY_SETTLE_LIMIT
+        if self._screen_ready():
+            return True
+        screen = self.screen
+        if self._rows_wait is None or self._rows_wait[0] is not screen:
+            self._rows_wait = (screen, now)
+        return now - self._rows_wait[1] > self.KEY_HOLD_LIMIT
+
+    def _screen_built(self) -> bool:
         screen = self.screen
         if not screen.is_mounted:
             return False
+        return not isinstance(screen, ViewScreen) or screen.focused is not None
+
+    def _screen_ready(self) -> bool:
+        screen = self.screen
         return not isinstance(screen, ViewScreen) or screen.ready_for_keys()
-
-    def _watch_keys(self) -> None:
-        if self._key_timer is None:
-            self._key_timer = self.set_interval(0.01, self._release_keys)
-
-    async def _release_keys(self) -> None:
-        now = time.monotonic()
-        if self._key_in_flight is not None and now - self._key_in_flight_since > (
-            self.KEY_FLIGHT_LIMIT
-        ):
-            self._key_in_flight = None
-        leaving = self._leaving
-        if leaving is not None and leaving[0].handled > leaving[1]:
-            self._key_in_flight = None  # the view handled the prompt's enter or esc
-        if self._key_in_flight is None:
-            self._leaving = None
-        overdue = now - self._held_since > self.KEY_HOLD_LIMIT
-        while self._held_keys and self._key_in_flight is None and (overdue or self._screen_ready()):
-            await self._dispatch_key(self._held_keys.pop(0))
-        if not self._held_keys and self._key_in_flight is None and self._key_timer is not None:
-            self._key_timer.stop()
-            self._key_timer = None
 
     def get_default_screen(self) -> Screen[None]:
         return _VIEWS[self.start_view]()
@@ -579,6 +655,20 @@ class CockpitApp(App[None]):
         self._last_error = (summary, now)
         self.log.error(summary)
         self.notify(summary, title="Error", severity="error", timeout=10, markup=False)
+
+
+def _alive(node: DOMNode) -> bool:
+    """Whether ``node`` still processes its messages (a step queued there will run)."""
+    return node.is_running and not node._closing
+
+
+def _prompt_of(node: DOMNode | None) -> PromptBar | None:
+    """The prompt ``node`` is part of (its input), if any."""
+    while node is not None:
+        if isinstance(node, PromptBar):
+            return node
+        node = node.parent
+    return None
 
 
 def _binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:

@@ -4,9 +4,9 @@ and the ``/`` filter are both one of these.
 It opens *synchronously* (:meth:`PromptBar.open` moves the focus at once): keys typed
 right after ``:`` or ``/`` (a fast typist, a paste, ``tmux send-keys``) land in it,
 not in the list underneath. The keys that open it should be priority bindings so they
-run before the next key is dispatched. :attr:`PromptBar.handled` counts the submissions
-and cancellations the view has handled, so keys typed after ``enter`` or ``esc`` can
-wait for the view to take the focus back.
+run before the next key is dispatched. :attr:`PromptBar.pending` counts the submissions
+and cancellations posted that the view has not handled yet, so keys typed after
+``enter`` or ``esc`` can wait for the view to take the focus back.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ class PromptBar(Horizontal):
         self._suggester = suggester
         self._error: str | None = None
         self._note: tuple[str, bool] = ("", False)
-        #: How many submissions and cancellations the view above has handled.
+        #: How many submissions and cancellations were posted, and the view above handled.
+        self.posted = 0
         self.handled = 0
 
     def compose(self) -> ComposeResult:
@@ -135,6 +136,11 @@ class PromptBar(Horizontal):
         return self.input.value
 
     @property
+    def pending(self) -> int:
+        """Submissions and cancellations posted that the view has not handled yet."""
+        return self.posted - self.handled
+
+    @property
     def is_open(self) -> bool:
         return self.has_class("-active")
 
@@ -164,6 +170,7 @@ class PromptBar(Horizontal):
     def _post_and_follow(self, message: Message) -> None:
         """Post ``message`` and count it in :attr:`handled` once the screen has handled it
         (a callback queued behind it at each node it bubbles through)."""
+        self.posted += 1
         self.post_message(message)
         self.call_later(self._behind, self.parent)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -225,26 +228,125 @@ async def test_keys_typed_fast_after_colon_and_slash_land_in_the_prompt(
         assert table_of(app).row_query.sort == "domain"
 
 
+@pytest.fixture
+def busy_cpu() -> Iterator[None]:
+    """A thread burning CPU (it holds the GIL by turns): the app's loop runs slowly."""
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    thread = threading.Thread(target=burn, name="busy-cpu", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def stall_view(app: App[Any], slow: bool, seconds: float = 0.6) -> None:
+    """With ``slow``, the view is busy for ``seconds`` (a handler awaiting something, as
+    any of them may on a loaded machine): keys typed now reach it only after that."""
+    if slow:
+        app.screen.call_later(asyncio.sleep, seconds)
+
+
+SPEEDS = [pytest.param(False, id="idle"), pytest.param(True, id="slowed")]
+
+
+@pytest.mark.parametrize("slow", SPEEDS)
 async def test_keys_typed_fast_after_enter_or_esc_in_a_prompt_go_to_the_list(
-    fleet_cockpit: Cockpit,
+    fleet_cockpit: Cockpit, request: pytest.FixtureRequest, slow: bool
 ) -> None:
+    if slow:
+        request.getfixturevalue("busy_cpu")
     app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        table = table_of(app)
+        stall_view(app, slow)
         type_fast(app, "/web\rj")  # filter, keep it, then down: j is not filter text
         await settle(pilot)
-        assert table_of(app).row_query.filter_text == "web"
+        assert table.row_query.filter_text == "web"
         assert keys_of(app) == ["web1", "web2"]
-        assert table_of(app).cursor_index == 1
+        assert table.cursor_index == 1
+        assert table.has_focus
+        type_fast(app, "gg")
         app.post_message(events.Key("escape", None))  # clears the kept filter
+        await settle(pilot)
+        assert table.row_query.filter_text == ""
+        stall_view(app, slow)
         type_fast(app, "/db")
         app.post_message(events.Key("escape", None))  # leaves the bar, clearing it
         type_fast(app, "G")
         await settle(pilot)
         # G went to the list, not into the bar: the filter is gone and the list has the
         # focus. (Where the cursor ends races the reload that clearing the filter starts.)
-        assert table_of(app).row_query.filter_text == ""
+        assert table.row_query.filter_text == ""
+        assert not app.screen.filter_bar.input.value
+        assert table.has_focus
+        type_fast(app, "gg")
+        await settle(pilot)
+        assert table.cursor_index == 0
+        stall_view(app, slow)
+        type_fast(app, ":x")
+        app.post_message(events.Key("escape", None))  # leaves the command line
+        type_fast(app, "j")
+        await settle(pilot)
+        assert not app.screen.command_bar.is_open
+        assert not app.screen.command_bar.input.value
+        assert table.has_focus
+        assert table.cursor_index == 1  # j moved down, it was not typed after "x"
+        stall_view(app, slow)
+        type_fast(app, "/web\rG")  # filter, keep it, then to the last row
+        await settle(pilot)
+        assert table.row_query.filter_text == "web"
+        assert keys_of(app) == ["web1", "web2"]
+        assert table.cursor_index == 1
+        assert table.has_focus
+
+
+@pytest.mark.parametrize("slow", SPEEDS)
+async def test_keys_typed_fast_after_a_command_go_to_the_view_it_opens(
+    fleet_cockpit: Cockpit,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    slow: bool,
+) -> None:
+    if slow:
+        request.getfixturevalue("busy_cpu")
+        real_servers = fleet_cockpit.servers
+
+        async def slow_servers() -> list[Server]:
+            await asyncio.sleep(0.5)  # a slow disk: ":sites golf" reads the names first
+            return await real_servers()
+
+        monkeypatch.setattr(fleet_cockpit, "servers", slow_servers)
+    app = make_app(fleet_cockpit, start_view="servers")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        servers = table_of(app)
+        stall_view(app, slow)
+        type_fast(app, ":sites\rj")  # a view pushed: j moves down in it
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+        assert table_of(app).cursor_index == 1
         assert table_of(app).has_focus
+        assert servers.cursor_index == 0
+        type_fast(app, "1")
+        await settle(pilot)
+        assert isinstance(app.screen, ServersScreen)
+        stall_view(app, slow)
+        type_fast(app, ":sites golf\rj")  # opened from a worker (it reads names first)
+        await settle(pilot)
+        assert isinstance(app.screen, SitesScreen)
+        assert table_of(app).row_query.filter_text == "golf"
+        assert len(keys_of(app)) > 2
+        assert all("golf" in key for key in keys_of(app))
+        assert table_of(app).cursor_index == 1
+        assert servers.cursor_index == 0
 
 
 async def test_sites_command_takes_a_filter(fleet_cockpit: Cockpit) -> None:
