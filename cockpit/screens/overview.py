@@ -17,8 +17,9 @@ blank.
 
 The overview paints at once, each section's line saying it is being checked (``… reading``,
 and the verdict starts with ``… checking``: not yet known is neither a problem nor all
-well). The sections are then read in a worker, one after the other (a *slow* one, as the
-on-call evaluation is, after the others), and each one's findings are shown as soon as
+well). The sections are then read in a worker, one after the other (the tasks, which need
+the task engine the app makes at start in a thread, after the inventory; a *slow* one, as
+the on-call evaluation is, last), and each one's findings are shown as soon as
 they are in: the other lines do not wait for the slow one; keys work meanwhile. The
 overview reads them again every :attr:`OverviewScreen.POLL_SECONDS` while it is the
 current view (spaced out when a read is slow), and replaces only the lines that changed.
@@ -26,6 +27,7 @@ current view (spaced out when a read is slow), and replaces only the lines that 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -269,9 +271,14 @@ FAILED_LOOKUP = 500
 
 async def tasks_section(cockpit: Cockpit) -> list[Finding]:
     """Failed, unknown and interrupted tasks; what runs and waits; whether a worker runs."""
-    from cockpit.engine import TaskState
+    from cockpit.engine import Engine, TaskState
 
-    engine = cockpit.tasks
+    def made() -> Engine:
+        return cockpit.tasks
+
+    # The engine is made on first use, importing every task plugin (half a second or
+    # more, as the app does at start in a thread of its own): off the event loop.
+    engine = await asyncio.to_thread(made)
     counts = await engine.counts()
     worker = engine.worker_status()
     found: list[Finding] = []
@@ -443,6 +450,17 @@ def slow(section: Section) -> bool:
     """Whether a section is slow to read (it sets ``slow = True`` on itself): the overview
     reads it after the others, so their lines do not wait for it."""
     return bool(getattr(section, "slow", False))
+
+
+#: The tasks need the task engine, which the app makes at start in a thread (importing
+#: every task plugin): they are read after the inventory, which does not wait for it.
+tasks_section.engine = True  # type: ignore[attr-defined]
+
+
+def reading_rank(section: Section) -> int:
+    """When a section is read: the inventory first, then what needs the task engine, then
+    the slow ones (their lines show in the order of :data:`SECTIONS` all the same)."""
+    return 2 if slow(section) else 1 if getattr(section, "engine", False) else 0
 
 
 #: The overview's sections, in order. Statistics plug in here as the core offers them.
@@ -709,7 +727,7 @@ class OverviewScreen(ResourceScreen):
     @work(name="reading the overview", group="overview", exit_on_error=False)
     async def _read_sections(self) -> None:
         started = time.monotonic()
-        order = sorted(range(len(self.sections)), key=lambda i: slow(self.sections[i]))
+        order = sorted(range(len(self.sections)), key=lambda i: reading_rank(self.sections[i]))
         for index in order:
             found = await read_section(self.cockpit, self.sections[index])
             self.post_message(self.SectionRead(index, found))

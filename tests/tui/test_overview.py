@@ -135,8 +135,8 @@ async def test_the_on_call_section_says_checking_until_its_evaluation_ends(
     monkeypatch.setattr(oncall_cockpit, "status", held)
     app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "servers:env prod" in keys_of(app), "the other sections")
         await until(pilot, lambda: bool(asked), "the evaluation to start")
+        await until(pilot, lambda: "tasks:worker" in keys_of(app), "the other sections")
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
         checking = screen.findings["status:checking…"]
@@ -194,7 +194,11 @@ async def test_lines_show_while_a_slow_section_is_read(
     monkeypatch.setattr(OverviewScreen, "SECTIONS", sections)
     app = make_app(fleet_cockpit)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "servers:env prod" in keys_of(app), "the fast sections")
+        await until(
+            pilot,
+            lambda: {"servers:env prod", "tasks:worker"} <= set(keys_of(app)),
+            "the fast sections",
+        )
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
         assert "disks:checking…" in keys_of(app)
