@@ -95,7 +95,7 @@ class ArgsScreen(ModalScreen[dict[str, Any] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="args.cancel"),
         Binding("enter", "next_field", "Next", show=False, id="args.next"),
-        Binding("ctrl+s", "submit", "Queue…", id="args.submit"),
+        Binding("ctrl+s", "submit", "Done", id="args.submit"),
     ]
 
     DEFAULT_CSS = """
