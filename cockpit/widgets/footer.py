@@ -222,36 +222,22 @@ class CockpitFooter(Footer):
         candidates, palette = self._candidates()
         separated = self.app.no_color
         compact = self.compact
-        widths = [
-            (
-                cell_len(
-                    entry_text(
-                        c.key_display, c.binding.description, compact=compact, separated=False
-                    ).plain
-                ),
-                cell_len(
-                    entry_text(
-                        c.key_display, c.binding.description, compact=compact, separated=separated
-                    ).plain
-                ),
+
+        def width(candidate: _Candidate, *, after_another: bool) -> int:
+            text = entry_text(
+                candidate.key_display,
+                candidate.binding.description,
+                compact=compact,
+                separated=separated and after_another,
             )
-            for c in candidates
-        ]
+            return cell_len(text.plain)
+
+        widths = [(width(c, after_another=False), width(c, after_another=True)) for c in candidates]
         pinned = frozenset(n for n, c in enumerate(candidates) if c.pinned)
         if palette is not None:
-            # The palette key is the least important: it goes on the right edge if it fits.
-            width = (
-                cell_len(
-                    entry_text(
-                        palette.key_display,
-                        palette.binding.description,
-                        compact=compact,
-                        separated=False,
-                    ).plain
-                )
-                + self.PALETTE_BORDER
-            )
-            widths.append((width, width))
+            # The least important: on the right edge, if it fits (no separator: it has a border).
+            alone = width(palette, after_another=False) + self.PALETTE_BORDER
+            widths.append((alone, alone))
         kept = fit_entries(widths, pinned, self.room())
         for n, index in enumerate(kept):
             if index == len(candidates):
