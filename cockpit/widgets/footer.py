@@ -92,7 +92,10 @@ def fit_entries(widths: Sequence[tuple[int, int]], pinned: frozenset[int], room:
 
 
 class FooterEntry(FooterKey):
-    """One key of the :class:`CockpitFooter`: it renders :func:`entry_text`."""
+    """One key of the :class:`CockpitFooter`: it renders :func:`entry_text`.
+
+    It is Textual's footer key (not exported by ``textual.widgets``), for its click, hover,
+    dimming when disabled, and the themes' footer colours."""
 
     DEFAULT_CSS = """
     FooterEntry, FooterEntry.-compact {
