@@ -37,6 +37,7 @@ from cockpit.engine import KindInfo
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
 from cockpit.screens.actions import TaskMenuScreen
 from cockpit.screens.args import ArgsScreen, Cycle
+from cockpit.screens.backup import BackupScreen
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import ViewScreen
 from cockpit.screens.batch import BatchScreen
@@ -58,6 +59,7 @@ from cockpit.screens.palette import ActionProvider, EntityProvider
 from cockpit.screens.platforms import PlatformsScreen
 from cockpit.screens.problems import ProblemsScreen
 from cockpit.screens.resource import ResourceScreen
+from cockpit.screens.schedule import ScheduleScreen
 from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.servers import ServersScreen
 from cockpit.screens.site import SiteScreen
@@ -403,15 +405,19 @@ class CockpitApp(App[None]):
         key: str | None = None,
     ) -> None:
         """Show a view: back to it when it is in the stack, else pushed on top."""
-        if view in ("site", "task", "batch"):
+        if view in ("site", "task", "batch", "backup", "schedule"):
             if key is None:
                 return
             if view == "site":
                 screen: ViewScreen = SiteScreen(key)
-            elif not key.isdigit():
+            elif view == "schedule":
+                screen = ScheduleScreen(key)
+            elif not (key.isascii() and key.isdigit()):
                 return
             elif view == "task":
                 screen = TaskScreen(int(key))
+            elif view == "backup":
+                screen = BackupScreen(int(key))
             else:
                 screen = BatchScreen(int(key), filter_text=filter_text)
         else:
@@ -508,6 +514,8 @@ class CockpitApp(App[None]):
             self._stats_command(parsed.argument)
         elif parsed.name == "batch":
             self._batch_command(parsed.argument)
+        elif parsed.name in ("backup", "schedule"):
+            self._detail_command(parsed.name, parsed.argument)
         elif parsed.name == "log":
             self._log_command(parsed.argument)
         else:
@@ -530,6 +538,23 @@ class CockpitApp(App[None]):
                     self.pop_screen()
                 return
         self.push_screen(screen)
+
+    def _detail_command(self, view: str, argument: str) -> None:
+        """``:backup ID``, ``:schedule NAME``: the detail; bare, the list."""
+        key = argument.strip().removeprefix("#")
+        if not key:
+            self.open_view("backups" if view == "backup" else "schedules")
+        elif view == "schedule":
+            self.open_view("schedule", key=key)
+        elif key.isascii() and key.isdigit():
+            self.open_view("backup", key=key)
+        else:
+            self.notify(
+                f":backup takes a backup id (:backup 7), not {argument!r}",
+                title="Command",
+                severity="error",
+                markup=False,
+            )
 
     def _batch_command(self, argument: str) -> None:
         number = argument.strip().removeprefix("#")
@@ -690,6 +715,8 @@ def known_binding_ids() -> set[str]:
             HelpScreen,
             PromptBar,
             SiteScreen,
+            BackupScreen,
+            ScheduleScreen,
             ConfirmTaskScreen,
             ArgsScreen,
             Cycle,

@@ -313,6 +313,11 @@ class Cockpit:
                 return await backup_queries.list_all(conn)
             return await backup_queries.list_for_site(conn, site)
 
+    async def backup(self, backup_id: int) -> Backup | None:
+        """One backup by its id (None: no such backup, deleted meanwhile)."""
+        async with self.db.read() as conn:
+            return await backup_queries.get(conn, backup_id)
+
     # -- tasks (beyond the engine's own API, ``self.tasks``) ------------------------------
 
     async def task_states(self, ids: Sequence[int]) -> dict[int, TaskState]:

@@ -10,8 +10,8 @@ from textual.worker import Worker
 
 __all__ = ["BatchQueued", "OpenView", "Scope", "ScopeKind", "ViewName", "WorkerFailed"]
 
-#: The views the app can open. ``site``, ``task`` and ``batch`` are details, opened with a
-#: key (a site's domain, a task's or a batch's id).
+#: The views the app can open. ``site``, ``task``, ``batch``, ``backup`` and ``schedule``
+#: are details, opened with a key (a site's domain, an id, a schedule's name).
 ViewName = Literal[
     "overview",
     "servers",
@@ -26,6 +26,8 @@ ViewName = Literal[
     "site",
     "task",
     "batch",
+    "backup",
+    "schedule",
 ]
 
 #: What a list can be narrowed to (see :class:`Scope`): ``state`` narrows the tasks,

@@ -36,7 +36,7 @@ from cockpit.engine import KindInfo, TargetKind
 from cockpit.messages import BatchQueued, OpenView
 from cockpit.model import ValidationError
 from cockpit.screens.args import ArgsScreen
-from cockpit.screens.base import changing
+from cockpit.screens.base import ViewScreen, changing
 from cockpit.screens.confirm import ConfirmTaskScreen, Danger, TaskConfirmation
 from cockpit.screens.resource import ResourceScreen
 from cockpit.textsafe import sanitize
@@ -47,7 +47,9 @@ __all__ = [
     "DANGEROUS_VERBS",
     "VERB_KEYS",
     "TargetListScreen",
+    "TaskLauncher",
     "TaskMenuScreen",
+    "asks_args_first",
     "danger_of",
     "verb_of",
 ]
@@ -87,6 +89,14 @@ def danger_of(info: KindInfo) -> Danger:
     if verb in SAFE_VERBS and info.idempotent:
         return Danger.SAFE
     return Danger.CAUTION
+
+
+def asks_args_first(info: KindInfo) -> bool:
+    """Whether the kind's arguments are asked for before its confirmation: it has a
+    required one, or it is dangerous and takes some (``…`` after its name in the menu)."""
+    if any(p.required for p in info.params):
+        return True
+    return bool(info.params) and danger_of(info) is Danger.DANGEROUS
 
 
 def describe(info: KindInfo) -> str:
@@ -151,7 +161,7 @@ class TaskMenuScreen(ModalScreen[str | None]):
                 key=info.name,
                 cells=(
                     cell(keys.get(verb_of(info.name), ""), "accent"),
-                    cell(info.name),
+                    cell(info.name + ("…" if asks_args_first(info) else "")),
                     cell(danger_of(info).value, _DANGER_TONE[danger_of(info)]),
                     cell(describe(info), "muted"),
                 ),
@@ -189,7 +199,136 @@ class TaskMenuScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TargetListScreen(ResourceScreen):
+class TaskLauncher(ViewScreen):
+    """What queues a task from a view: the arguments form, the one confirmation, the batch
+    through the core. A list queues on its marked rows; a detail view (a backup's) on the
+    one target it shows (:meth:`task_targets`)."""
+
+    #: What the targets are, for the engine.
+    TARGET: ClassVar[TargetKind]
+
+    @property
+    def noun(self) -> str:
+        """The targets, in the confirmation ("sites")."""
+        return f"{self.TARGET.value}s"
+
+    async def task_targets(self, selection: Selection) -> list[str]:
+        """The targets of ``selection`` (by default its explicit keys)."""
+        return list(selection.keys)
+
+    def task_queued(self) -> None:
+        """After the batch was queued (a list clears its marks)."""
+
+    def start_task(self, info: KindInfo, selection: Selection) -> None:
+        """The arguments first when the kind needs some (or is dangerous and takes some),
+        then the confirmation; a kind making something new per target takes one target."""
+        unique = next((p for p in info.params if p.unique), None)
+        if unique is not None and selection.count != 1:
+            one = self.noun.removesuffix("s")
+            self.notify(
+                f"{info.name} makes a new {unique.name} for its target: run it on one {one} "
+                f"at a time, not on {selection.count:,} (unmark all but one)",
+                title="Task",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if asks_args_first(info):
+            self.ask_args(info, selection)
+        else:
+            self.confirm_task(info, selection)
+
+    async def _names_for(self, info: KindInfo, selection: Selection) -> dict[str, list[str]]:
+        """The names a form suggests, by param kind: platforms, servers, the backups of
+        the one target site."""
+        kinds = {p.kind for p in info.params}
+        names: dict[str, list[str]] = {}
+        if "platform" in kinds:
+            names["platform"] = [p.name for p in await self.cockpit.platforms()]
+        if "server" in kinds:
+            names["server"] = [s.name for s in await self.cockpit.servers()]
+        if "backup" in kinds and self.TARGET is TargetKind.SITE and selection.count == 1:
+            (site, *_) = await self.task_targets(selection)
+            ids = sorted((b.id for b in await self.cockpit.backups(site) if b.id), reverse=True)
+            names["backup"] = [str(i) for i in ids]
+        return names
+
+    @work(name="asking for the task's arguments", group="task-args", exit_on_error=False)
+    async def ask_args(
+        self, info: KindInfo, selection: Selection, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """The form for ``info``'s params (filled with ``values``); then the confirmation."""
+        try:
+            kind = self.cockpit.tasks.registry.get(info.name)
+            names = await self._names_for(info, selection)
+        except ValidationError as exc:
+            self.notify(str(exc), title="Task", severity="error", markup=False)
+            return
+
+        def submitted(args: dict[str, Any] | None) -> None:
+            if args is not None:
+                self.confirm_task(info, selection, args)
+
+        form = ArgsScreen(
+            info, selection.count, self.noun, kind.validate, names=names, values=values
+        )
+        self.app.push_screen(form, submitted)
+
+    def confirm_task(
+        self, info: KindInfo, selection: Selection, args: Mapping[str, Any] | None = None
+    ) -> None:
+        """Ask once; on yes, queue the batch (with ``args``); ``a`` asks for the args."""
+
+        async def targets() -> Sequence[str]:
+            return await self.task_targets(selection)
+
+        danger = danger_of(info)
+        # A dangerous task on one target: its name is typed, not "1".
+        one = selection.keys[0] if selection.count == 1 and len(selection.keys) == 1 else None
+        request = TaskConfirmation(
+            info.name,
+            selection.count,
+            noun=self.noun,
+            danger=danger,
+            description=describe(info),
+            word=one if danger is Danger.DANGEROUS else None,
+            targets=targets,
+            args=dict(args or {}),
+            has_params=bool(info.params),
+        )
+        screen = ConfirmTaskScreen(request)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.queue_batch(info.name, selection, request.args)
+            elif screen.wants_args:
+                self.ask_args(info, selection, request.args)
+
+        self.app.push_screen(screen, answered)
+
+    @work(name="queueing the batch", group="queue-batch", exit_on_error=False)
+    async def queue_batch(
+        self, kind: str, selection: Selection, args: Mapping[str, Any] | None = None
+    ) -> None:
+        targets = await self.task_targets(selection)
+        app = self.cockpit_app
+        try:
+            batch = await self.cockpit.tasks.queue(
+                kind,
+                targets,
+                dict(args or {}),
+                start_worker=app.autostart_worker and not app.read_only,
+            )
+        except ValidationError as exc:
+            self.notify(str(exc), title="Task", severity="error", markup=False)
+            return
+        app.check_worker()  # the header says whether a worker runs to take the batch
+        self.task_queued()
+        self.post_message(BatchQueued(batch.id, kind, len(batch.task_ids)))
+        self.post_message(OpenView("batch", key=str(batch.id)))
+
+
+class TargetListScreen(ResourceScreen, TaskLauncher):
     """A list whose rows are task targets: marks, ``t`` and the verb keys queue batches."""
 
     MARKABLE = True
@@ -256,114 +395,9 @@ class TargetListScreen(ResourceScreen):
             return
         self.start_task(info, selection)
 
-    def start_task(self, info: KindInfo, selection: Selection) -> None:
-        """The arguments first when the kind needs some (or is dangerous and takes some),
-        then the confirmation; a kind making something new per target takes one target."""
-        unique = next((p for p in info.params if p.unique), None)
-        if unique is not None and selection.count != 1:
-            one = self.noun.removesuffix("s")
-            self.notify(
-                f"{info.name} makes a new {unique.name} for its target: run it on one {one} "
-                f"at a time, not on {selection.count:,} (unmark all but one)",
-                title="Task",
-                severity="warning",
-                markup=False,
-            )
-            return
-        if any(p.required for p in info.params) or (
-            info.params and danger_of(info) is Danger.DANGEROUS
-        ):
-            self.ask_args(info, selection)
-        else:
-            self.confirm_task(info, selection)
+    async def task_targets(self, selection: Selection) -> list[str]:
+        return await resolve(self.table.source, selection)
 
-    async def _names_for(self, info: KindInfo, selection: Selection) -> dict[str, list[str]]:
-        """The names a form suggests, by param kind: platforms, servers, the backups of
-        the one target site."""
-        kinds = {p.kind for p in info.params}
-        names: dict[str, list[str]] = {}
-        if "platform" in kinds:
-            names["platform"] = [p.name for p in await self.cockpit.platforms()]
-        if "server" in kinds:
-            names["server"] = [s.name for s in await self.cockpit.servers()]
-        if "backup" in kinds and self.TARGET is TargetKind.SITE and selection.count == 1:
-            (site, *_) = await resolve(self.table.source, selection)
-            ids = sorted((b.id for b in await self.cockpit.backups(site) if b.id), reverse=True)
-            names["backup"] = [str(i) for i in ids]
-        return names
-
-    @work(name="asking for the task's arguments", group="task-args", exit_on_error=False)
-    async def ask_args(
-        self, info: KindInfo, selection: Selection, values: Mapping[str, Any] | None = None
-    ) -> None:
-        """The form for ``info``'s params (filled with ``values``); then the confirmation."""
-        try:
-            kind = self.cockpit.tasks.registry.get(info.name)
-            names = await self._names_for(info, selection)
-        except ValidationError as exc:
-            self.notify(str(exc), title="Task", severity="error", markup=False)
-            return
-
-        def submitted(args: dict[str, Any] | None) -> None:
-            if args is not None:
-                self.confirm_task(info, selection, args)
-
-        form = ArgsScreen(
-            info, selection.count, self.noun, kind.validate, names=names, values=values
-        )
-        self.app.push_screen(form, submitted)
-
-    def confirm_task(
-        self, info: KindInfo, selection: Selection, args: Mapping[str, Any] | None = None
-    ) -> None:
-        """Ask once; on yes, queue the batch (with ``args``); ``a`` asks for the args."""
-        source = self.table.source
-
-        async def targets() -> Sequence[str]:
-            return await resolve(source, selection)
-
-        danger = danger_of(info)
-        # A dangerous task on one target: its name is typed, not "1".
-        one = selection.keys[0] if selection.count == 1 and len(selection.keys) == 1 else None
-        request = TaskConfirmation(
-            info.name,
-            selection.count,
-            noun=self.noun,
-            danger=danger,
-            description=describe(info),
-            word=one if danger is Danger.DANGEROUS else None,
-            targets=targets,
-            args=dict(args or {}),
-            has_params=bool(info.params),
-        )
-        screen = ConfirmTaskScreen(request)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.queue_batch(info.name, selection, request.args)
-            elif screen.wants_args:
-                self.ask_args(info, selection, request.args)
-
-        self.app.push_screen(screen, answered)
-
-    @work(name="queueing the batch", group="queue-batch", exit_on_error=False)
-    async def queue_batch(
-        self, kind: str, selection: Selection, args: Mapping[str, Any] | None = None
-    ) -> None:
-        targets = await resolve(self.table.source, selection)
-        app = self.cockpit_app
-        try:
-            batch = await self.cockpit.tasks.queue(
-                kind,
-                targets,
-                dict(args or {}),
-                start_worker=app.autostart_worker and not app.read_only,
-            )
-        except ValidationError as exc:
-            self.notify(str(exc), title="Task", severity="error", markup=False)
-            return
-        app.check_worker()  # the header says whether a worker runs to take the batch
+    def task_queued(self) -> None:
         if self.table.marks:
             self.table.action_clear_marks()
-        self.post_message(BatchQueued(batch.id, kind, len(batch.task_ids)))
-        self.post_message(OpenView("batch", key=str(batch.id)))

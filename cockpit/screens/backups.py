@@ -1,4 +1,4 @@
-"""The backups view: every backup the store knows of, newest first; ``enter`` opens its site."""
+"""The backups view: every backup the store knows of, newest first; ``enter`` opens its detail."""
 
 from __future__ import annotations
 
@@ -67,6 +67,6 @@ class BackupsScreen(ResourceScreen):
         return ListSource(load, COLUMNS)
 
     def open_row(self, row: Row) -> None:
-        site = self._sites.get(row.key)
-        if site is not None:
-            self.open_view("site", key=site)
+        from cockpit.screens.backup import open_listed_backup
+
+        open_listed_backup(self, row.key)  # its detail

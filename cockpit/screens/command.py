@@ -12,6 +12,7 @@
                               site, client or platform (server=, site=… when ambiguous)
     :tasks failed /web        (:t) tasks in one state, filtered
     :schedules (:sched)       :audit [WHO]         :batch ID
+    :backup ID                a backup's detail   :schedule NAME   a schedule's
     :log 42   :log batch 7    a task's log, followed live; a batch's logs merged
     :theme NAME   :help (:h)   :q
 
@@ -67,9 +68,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("platforms", ("pf", "platform"), "list the platforms (:pf SERVER)", view=True),
     Command("sites", ("s", "site"), "list the sites (:sites prod /wp)", view=True),
     Command("clients", ("client", "cl"), "list the clients", view=True),
-    Command("backups", ("bk", "backup"), "list the backups", view=True),
+    Command("backups", ("bk",), "list the backups", view=True),
+    Command("backup", (), "a backup's detail (:backup ID; bare: the list)", takes_argument=True),
     Command("tasks", ("t", "task"), "list tasks (:tasks failed)", view=True),
-    Command("schedules", ("sched", "schedule", "cron"), "list the schedules", view=True),
+    Command("schedules", ("sched", "cron"), "list the schedules", view=True),
+    Command(
+        "schedule", (), "a schedule's detail (:schedule NAME; bare: the list)", takes_argument=True
+    ),
     Command("audit", ("who",), "who queued what (:audit NAME)", view=True),
     Command("batch", (), "a batch's progress (:batch ID)", takes_argument=True),
     Command("log", ("logs",), "a task's log (:log 42, :log batch 7)", takes_argument=True),

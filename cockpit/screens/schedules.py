@@ -1,7 +1,7 @@
 """The schedules view (``7``, ``:schedules``): recurring tasks in cron syntax.
 
 ``p`` pauses or resumes the schedule under the cursor, ``d`` removes it (after a
-confirmation), ``enter`` opens the batch it queued last. Adding a schedule is done with
+confirmation), ``enter`` opens its detail (its last runs among them). Adding a schedule is done with
 ``cockpit schedule add`` (a cron line and selectors are easier to type there).
 """
 
@@ -79,16 +79,19 @@ class SchedulesScreen(ResourceScreen):
 
         return ListSource(load, COLUMNS)
 
+    def on_screen_resume(self) -> None:
+        """Back from a schedule's detail (paused there?): the list is read again."""
+        super().on_screen_resume()
+        if self.is_mounted and self.table.row_count is not None:
+            self.table.reload()
+
     def current_schedule(self) -> Schedule | None:
         row = self.table.current_row
         return self.schedules.get(row.key) if row is not None else None
 
     def open_row(self, row: Row) -> None:
-        schedule = self.schedules.get(row.key)
-        if schedule is not None and schedule.last_batch is not None:
-            self.post_message(OpenView("batch", key=str(schedule.last_batch)))
-        elif schedule is not None:
-            self.notify(f"{schedule.name} has not run yet", title="Schedule", markup=False)
+        if row.key in self.schedules:
+            self.post_message(OpenView("schedule", key=row.key))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("toggle_pause", "remove"):

@@ -118,6 +118,8 @@ VIEWS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "tasks": opener("6"),
     "task detail": opener("6", "G", "enter"),
     "schedules": opener("7"),
+    "backup detail": opener("5", "enter"),
+    "schedule detail": opener("7", "enter"),
     "dashboard": opener("8"),
     "audit": opener(("audit",)),
     "batch": opener(("batch 2",)),

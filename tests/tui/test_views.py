@@ -14,6 +14,7 @@ from cockpit.app import make_app
 from cockpit.core import Cockpit
 from cockpit.messages import Scope
 from cockpit.model import Server
+from cockpit.screens.backup import BackupScreen
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import changing
 from cockpit.screens.help import HelpScreen
@@ -226,7 +227,7 @@ async def test_vim_keys_scroll_the_site_detail_and_the_help(fleet_cockpit: Cockp
         assert scroller.scroll_y == 0
 
 
-async def test_the_backups_view_lists_newest_first_and_opens_the_site(
+async def test_the_backups_view_lists_newest_first_and_opens_the_backup_then_its_site(
     fleet_cockpit: Cockpit,
 ) -> None:
     app = make_app(fleet_cockpit)
@@ -238,6 +239,10 @@ async def test_the_backups_view_lists_newest_first_and_opens_the_site(
         rows = [table_of(app).row_at(i) for i in range(2)]
         assert [r.cells[1].text for r in rows if r] == ["2024-05-02 03:00", "2024-05-01 03:00"]
         await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, BackupScreen)  # the newest: the restic one
+        assert "restic" in screen_text(app)
+        await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SiteScreen)
         assert app.screen.domain == "bravo-000001.example.com"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from textual.pilot import Pilot
 
 from cockpit.model import (
     Backup,
+    BackupReason,
     Client,
     HttpsMode,
     Platform,
@@ -292,3 +294,91 @@ async def add_tasks(path: Path) -> dict[str, int]:
     finally:
         await db.close()
     return {"backup": int(backup["id"]), "ping": int(ping["id"])}
+
+
+# -- backups and schedules of the detail views ------------------------------------------------
+
+#: A tar backup of the fleet's first site made by task 3 (the first of :func:`add_tasks`'s
+#: backup batch): its file name carries the task's tag.
+TAGGED_LOCATION = (
+    "/var/backups/cockpit/alpha-000000.example.com/alpha-000000.example.com-20240501t030000z-t3.tar"
+)
+#: What a tampered store could hold: escapes, a window title, markup, a bell.
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07[red]boom[/red]\x07"
+
+
+async def add_details(path: Path, backup_batch: int) -> dict[str, int]:
+    """What the backup and schedule details show, on :func:`add_tasks`'s store:
+
+    - backup ``tagged``: :data:`TAGGED_LOCATION` (task 3's), 2024-05-01 03:01 UTC;
+    - backup ``hostile``: of alpha-000000 too, a path written behind the model's back
+      holding :data:`HOSTILE`, a safety backup, 2024-04-30;
+    - schedule ``nightly`` (by alice): ``site.backup`` at ``0 3 * * *`` on ``client=acme``
+      and a site, args with :data:`HOSTILE`; it queued the backup batch;
+    - schedule ``hourly`` (by bob): ``server.ping`` at ``15 * * * *`` on web1, paused.
+    """
+    from cockpit.store import schedules as schedule_queries
+
+    db = await open_store(path)
+    try:
+        async with db.write() as conn:
+            tagged = await backup_queries.add(
+                conn,
+                Backup(
+                    site_domain(0),
+                    TAGGED_LOCATION,
+                    7_340_032,
+                    "c" * 64,
+                    datetime(2024, 5, 1, 3, 1, tzinfo=UTC),
+                ),
+            )
+            hostile = await backup_queries.add(
+                conn,
+                Backup(
+                    site_domain(0),
+                    "/var/backups/cockpit/alpha-000000.example.com/old.tar",
+                    1_024,
+                    "d" * 64,
+                    datetime(2024, 4, 30, 3, 0, tzinfo=UTC),
+                    reason=BackupReason.SAFETY,
+                ),
+            )
+            await conn.execute(
+                "UPDATE backups SET location = ? WHERE id = ?",
+                (f"/var/backups/{HOSTILE}/old.tar", hostile),
+            )
+            await schedule_queries.insert(
+                conn,
+                name="nightly",
+                cron="0 3 * * *",
+                kind="site.backup",
+                targets=json.dumps(["client=acme", site_domain(1)]),
+                args=json.dumps({"compression": "zstd", "note": HOSTILE}),
+                created_by="alice",
+                next_run=TASKS_T0 + 86400,
+            )
+            await schedule_queries.insert(
+                conn,
+                name="hourly",
+                cron="15 * * * *",
+                kind="server.ping",
+                targets=json.dumps(["web1"]),
+                args="{}",
+                created_by="bob",
+                next_run=None,
+            )
+            await schedule_queries.set_paused(conn, "hourly", True)
+            async with conn.execute("SELECT id FROM schedules WHERE name = 'nightly'") as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            nightly = int(row[0])
+            await conn.execute(
+                "UPDATE schedules SET last_run = ?, last_batch = ? WHERE id = ?",
+                (TASKS_T0, backup_batch, nightly),
+            )
+            await conn.execute(
+                "UPDATE tasks SET schedule_id = ? WHERE batch_id = ?", (nightly, backup_batch)
+            )
+    finally:
+        await db.close()
+    return {"tagged": tagged, "hostile": hostile}
