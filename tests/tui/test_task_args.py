@@ -5,10 +5,13 @@ with the batch; a clone takes one target; esc and read-only mode queue nothing."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from textual.message import Message
 from textual.notifications import Notify
+from textual.pilot import Pilot
 from textual.widgets import Input
 from tuikit import BACKUPS, PLATFORMS, screen_text, settle, site_domain
 
@@ -143,6 +146,12 @@ async def test_a_bad_clone_domain_is_shown_on_its_field_and_nothing_queued(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("3", "j")  # the second row
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        text = screen_text(app)  # "…": a form opens first
+        assert "site.clone…" in text and "site.migrate…" in text and "site.backup…" not in text
+        await pilot.press("escape")
         await settle(pilot)
         await choose_kind(pilot, "site.clone")
         await wait_for(pilot, lambda: isinstance(app.screen, ArgsScreen), "the form")
@@ -291,3 +300,22 @@ async def test_the_forms_keys_can_be_remapped(fleet_cockpit: Cockpit) -> None:
         confirm = app.screen
         assert isinstance(confirm, ConfirmTaskScreen)
         assert confirm.request.args == {"compression": "zstd"}
+
+
+def test_the_migrate_form_with_an_error_snapshot(
+    snap_compare: Callable[..., bool],
+    fleet_cockpit_sync: Cockpit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("cockpit.screens.base.__version__", "1.2.3")  # the header's
+    app = make_app(fleet_cockpit_sync)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await open_form(pilot, "3", "M")
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.press(*"nowhere", "enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
