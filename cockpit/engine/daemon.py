@@ -183,8 +183,8 @@ def _start(config: Config, wait: float) -> WorkerStatus:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         current = status(config)
-        if current.running:
-            return current
+        if current.running and current.pid is not None:
+            return current  # (the lock is taken a moment before its pid is written in it)
         if proc.poll() is not None:
             # Lost a race with another starter (it exits 0), or failed (see the log).
             current = status(config)
@@ -208,6 +208,13 @@ def stop(config: Config, *, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     raise TimeoutError(f"the worker (pid {current.pid}) did not stop within {timeout:g} s")
+
+
+#: The worker's GIL switch interval (Python's default: 5 ms). A commit on the store's
+#: thread hands its result back only once that thread has the GIL again, and a busy
+#: event loop keeps it until the interval ends: the tasks whose ends it held wait as
+#: long before their slots are reused.
+SWITCH_INTERVAL = 0.0005
 
 
 def quiet_ssh_log() -> None:
@@ -234,6 +241,7 @@ async def serve(
 
     worker_id = new_worker_id()
     quiet_ssh_log()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     if install_signals:
         # Whoever sees the lock taken may send SIGUSR1 at once: never die of it.
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
