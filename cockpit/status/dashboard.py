@@ -232,9 +232,9 @@ class Tile:
 
 def tiles(report: Report) -> list[Tile]:
     """Tiles of every server, client and platform from one evaluated report (with every
-    site: ``evaluate(sites=True)``)."""
-    if not report.has_sites:
-        raise ValueError("tiles need a report with every site")
+    site, ``evaluate(sites=True)``, or the counts of sites, ``evaluate(groups=True)``)."""
+    if report.groups is None and not report.has_sites:
+        raise ValueError("tiles need a report with every site or the counts of sites")
     site_state: dict[str, State] = {}
     server_state: dict[str, State] = {s.name: s.state for s in report.servers}
     for p in report.problems:
@@ -244,22 +244,40 @@ def tiles(report: Report) -> list[Tile]:
             server_state[p.server] = worst((server_state.get(p.server, State.OK), p.state))
     out: dict[tuple[str, str], Tile] = {}
 
-    def add(kind: str, name: str, state: State) -> None:
+    def add(kind: str, name: str, state: State, n: int = 1) -> None:
         tile = out.get((kind, name))
         if tile is None:
             tile = out[(kind, name)] = Tile(kind, name)
-        tile.counts[state.label] += 1
+        tile.counts[state.label] += n
 
     for name, state in server_state.items():
         add("server", name, state)
-    for site in report.sites:
-        state = site_state.get(site.domain, State.OK)
-        add("server", site.server, state)
-        add("platform", site.platform, state)
-        if site.client is not None:
-            add("client", site.client, state)
+    if report.groups is not None:
+        # every site counted OK, then each flagged one moved to its state
+        for server, platform, client, n in report.groups:
+            for kind, name in _places(server, platform, client):
+                add(kind, name, State.OK, n)
+        for domain, state in site_state.items():
+            for kind, name in _places(*report.places[domain]):
+                add(kind, name, state)
+                out[(kind, name)].counts[State.OK.label] -= 1
+    else:
+        for site in report.sites:
+            state = site_state.get(site.domain, State.OK)
+            add("server", site.server, state)
+            add("platform", site.platform, state)
+            if site.client is not None:
+                add("client", site.client, state)
     order = {"server": 0, "client": 1, "platform": 2}
     return sorted(out.values(), key=lambda t: (order[t.kind], t.name))
+
+
+def _places(server: str, platform: str, client: str | None) -> list[tuple[str, str]]:
+    """The tiles a site counts in."""
+    out = [("server", server), ("platform", platform)]
+    if client is not None:
+        out.append(("client", client))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +346,7 @@ async def board(
     moment = time.time() if now is None else now
     seconds = parse_window(window)
     hourly = seconds > q.HOUR
-    report = await evaluate(db, config, now=moment)
+    report = await evaluate(db, config, now=moment, sites=False, groups=True)
     start, end, base = _span(seconds, int(moment), hourly)
     traffic = ("requests", "bytes", "s5xx")
     async with db.read() as conn:

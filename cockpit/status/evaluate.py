@@ -156,6 +156,10 @@ class Report:
     seconds: float = 0.0
     #: Whether :attr:`sites` holds every site (``evaluate(sites=False)`` leaves it empty).
     has_sites: bool = True
+    #: ``evaluate(groups=True)``: how many sites each (server, platform, client) holds, and
+    #: where each site a site check flagged is: what the tiles count, without every site.
+    groups: list[tuple[str, str, str | None, int]] | None = None
+    places: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
 
     @property
     def state(self) -> State:
@@ -624,6 +628,7 @@ async def evaluate(
     now: float | None = None,
     timed_out: Mapping[str, str] | None = None,
     sites: bool = True,
+    groups: bool = False,
 ) -> Report:
     """The fleet's status from the store (no connection to any server).
 
@@ -633,7 +638,8 @@ async def evaluate(
     The site checks read counts, per-client sums and the few sites a check could flag,
     never every site; ``sites`` False leaves out the report's line of every site too
     (what the Prometheus exposition and the tiles need), which is most of the work at
-    100,000 sites."""
+    100,000 sites. ``groups`` True: the counts of sites per server, platform and client
+    the tiles need (:attr:`Report.groups`)."""
     started = time.perf_counter()
     moment = time.time() if now is None else now
     s = config.status
@@ -666,6 +672,7 @@ async def evaluate(
         if sites:
             site_rows = await q.sites_now(conn)
             month = await q.month_traffic(conn, month_key)
+        site_groups = await oncall.site_groups(conn) if groups else None
     problems, server_lines = _servers(server_rows, php_servers, s, moment, timed_out or {})
     full = {p.subject for p in problems if p.check == "disk.full" and p.state is State.CRITICAL}
     unreachable = {p.subject for p in problems if p.check == "server.unreachable"}
@@ -720,6 +727,10 @@ async def evaluate(
         counts=counts,
         seconds=time.perf_counter() - started,
         has_sites=sites,
+        groups=site_groups,
+        places={c.site.domain: (c.site.server, c.site.platform, c.site.client) for c in candidates}
+        if groups
+        else {},
     )
 
 

@@ -16,7 +16,14 @@ import aiosqlite
 
 from cockpit.store.metrics import SiteNow
 
-__all__ = ["CandidateSite", "SiteCounts", "client_totals", "site_candidates", "site_counts"]
+__all__ = [
+    "CandidateSite",
+    "SiteCounts",
+    "client_totals",
+    "site_candidates",
+    "site_counts",
+    "site_groups",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +128,18 @@ async def client_totals(
     )
     async with conn.execute(sql, (month, json.dumps(list(clients)))) as cursor:
         return {str(name): (int(b), int(d)) async for name, b, d in cursor}
+
+
+async def site_groups(conn: aiosqlite.Connection) -> list[tuple[str, str, str | None, int]]:
+    """How many sites each (server, platform, client) holds."""
+    sql = (
+        "SELECT sv.name, p.name, c.name, count(*)"
+        " FROM sites st JOIN platforms p ON p.id = st.platform_id"
+        " JOIN servers sv ON sv.id = p.server_id LEFT JOIN clients c ON c.id = st.client_id"
+        " GROUP BY st.platform_id, st.client_id"
+    )
+    async with conn.execute(sql) as cursor:
+        return [
+            (str(server), str(platform), None if client is None else str(client), int(n))
+            async for server, platform, client, n in cursor
+        ]

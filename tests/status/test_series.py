@@ -143,6 +143,13 @@ async def test_the_scheduled_rollup_task_runs_in_the_worker(tmp_path: Path) -> N
         await db.close()
 
 
+async def _probe_fails(db: Database, domain: str) -> None:
+    async with db.write() as conn:
+        await metrics.record_site_probes(
+            conn, [metrics.SiteProbe(domain, probed=True, http_status=503)], at=NOW
+        )
+
+
 async def test_series_top_and_tiles(tmp_path: Path) -> None:
     db = await fleet_store(tmp_path / "c.db")
     try:
@@ -186,6 +193,18 @@ async def test_series_top_and_tiles(tmp_path: Path) -> None:
         assert by[("server", "web1")] == {"OK": 2, "WARNING": 0, "CRITICAL": 1, "UNKNOWN": 0}
         assert by[("platform", "php-web1")]["CRITICAL"] == 1
         assert by[("client", "acme")] == {"OK": 2, "WARNING": 0, "CRITICAL": 0, "UNKNOWN": 0}
+        # The same tiles from the counts of sites, without the line of every site (as the
+        # dashboard reads them): acme's own site failing too, moved out of its OK.
+        await _probe_fails(db, "s0.web2.example")
+        with_sites = await evaluate(db, cfg, now=now)
+        counted = await evaluate(db, cfg, now=now, sites=False, groups=True)
+        assert counted.sites == [] and counted.groups is not None
+        assert [t.to_json() for t in tiles(counted)] == [t.to_json() for t in tiles(with_sites)]
+        by = {(t.kind, t.name): t.counts for t in tiles(counted)}
+        assert by[("client", "acme")] == {"OK": 1, "WARNING": 0, "CRITICAL": 1, "UNKNOWN": 0}
+        assert by[("server", "web2")] == {"OK": 2, "WARNING": 0, "CRITICAL": 1, "UNKNOWN": 0}
+        with pytest.raises(ValueError, match="tiles need"):
+            tiles(await evaluate(db, cfg, now=now, sites=False))
     finally:
         await db.close()
 
