@@ -318,6 +318,25 @@ class Cockpit:
         async with self.db.read() as conn:
             return await backup_queries.get(conn, backup_id)
 
+    async def backups_page(
+        self,
+        where: backup_queries.BackupFilter | None = None,
+        *,
+        sort: str = "created",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> backup_queries.BackupPage:
+        """One page of every site's backups (newest first unless sorted otherwise) with
+        how many ``where`` lets through, in one read snapshot."""
+        where = where or backup_queries.BackupFilter()
+        async with self.db.read() as conn:
+            total = await backup_queries.count(conn, where)
+            rows = await backup_queries.page(
+                conn, where, sort=sort, descending=descending, offset=offset, limit=limit
+            )
+        return backup_queries.BackupPage(rows, total, offset)
+
     # -- tasks (beyond the engine's own API, ``self.tasks``) ------------------------------
 
     async def task_states(self, ids: Sequence[int]) -> dict[int, TaskState]:

@@ -1,15 +1,22 @@
-"""The backups view: every backup the store knows of, newest first; ``enter`` opens its detail."""
+"""The backups view: every backup the store knows of, newest first; ``enter`` opens its detail.
+
+A million backups (100,000 sites keeping ten each) are read a page at a time: the count,
+the sort and the filter are done by the store, never on every backup in memory. The
+filter is found in the site's domain, the server's name, the backend or the location (a
+substring, or ``~regex``; ``!`` for the backups it is not found in).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cockpit.messages import Scope
+from cockpit.core import Cockpit
 from cockpit.model import Backup
 from cockpit.screens.resource import ResourceScreen
-from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, cell
+from cockpit.store.backups import BackupFilter
+from cockpit.widgets.resource_table import Column, Query, Row, RowSource, cell
 
-__all__ = ["BackupsScreen", "backup_row", "human_size"]
+__all__ = ["BackupSource", "BackupsScreen", "backup_row", "human_size"]
 
 COLUMNS: tuple[Column, ...] = (
     Column("site", "Site", width=20, max_width=56, flex=3, priority=100, sort="site"),
@@ -43,28 +50,47 @@ def backup_row(backup: Backup) -> Row:
     )
 
 
+class BackupSource:
+    """Pages of backups from :meth:`Cockpit.backups_page`, sorted and filtered there."""
+
+    def __init__(self, cockpit: Cockpit) -> None:
+        self.cockpit = cockpit
+        #: How many backups the store has handed this source (a page each fetch).
+        self.rows_read = 0
+
+    def invalidate(self) -> None:
+        """Nothing is held: every fetch reads the store."""
+
+    async def fetch(self, query: Query, offset: int, limit: int) -> tuple[Sequence[Row], int]:
+        where = BackupFilter(query.text or None, exclude=query.invert, regex=query.regex)
+        page = await self.cockpit.backups_page(
+            where,
+            sort=query.sort or BackupsScreen.DEFAULT_SORT,
+            descending=query.descending,
+            offset=offset,
+            limit=limit,
+        )
+        self.rows_read += len(page.backups)
+        return [backup_row(b) for b in page.backups], page.total
+
+    def matches(self, query: Query, key: str) -> bool:
+        """Backups are not marked; the key's site is what the filter can be checked on."""
+        return query.matches(key)
+
+
 class BackupsScreen(ResourceScreen):
     """Backups of every site (the store's record of them)."""
 
     VIEW = "backups"
     DEFAULT_SORT = "created"
     DEFAULT_DESCENDING = True
-
-    def __init__(self, *, scope: Scope | None = None, filter_text: str | None = None) -> None:
-        super().__init__(scope=scope, filter_text=filter_text)
-        self._sites: dict[str, str] = {}
+    FILTER_HINT = "text in the site, server, backend or location · ~regex · ! excludes · enter keeps · esc clears"
 
     def columns(self) -> Sequence[Column]:
         return COLUMNS
 
     def source(self) -> RowSource:
-        async def load() -> list[Row]:
-            backups = list(await self.cockpit.backups())
-            rows = [backup_row(b) for b in backups]
-            self._sites = {row.key: b.site for row, b in zip(rows, backups, strict=True)}
-            return rows
-
-        return ListSource(load, COLUMNS)
+        return BackupSource(self.cockpit)
 
     def open_row(self, row: Row) -> None:
         from cockpit.screens.backup import open_listed_backup
