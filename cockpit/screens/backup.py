@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -39,7 +41,14 @@ from cockpit.textsafe import sanitize
 from cockpit.widgets.marks import Selection
 from cockpit.widgets.scrolling import scroll, scroll_bindings
 
-__all__ = ["BackupDetail", "BackupScreen", "made_by_tag", "open_listed_backup", "render_backup"]
+__all__ = [
+    "BackupDetail",
+    "BackupScreen",
+    "Sheet",
+    "made_by_tag",
+    "open_listed_backup",
+    "render_backup",
+]
 
 #: The site's tasks searched for the one whose summary names the backup.
 TASKS_SEARCHED: Final = 50
@@ -75,6 +84,41 @@ def open_listed_backup(screen: ViewScreen, key: str) -> None:
         screen.run_worker(find(), name="opening the backup", group="command", exit_on_error=False)
 
 
+class Sheet:
+    """A detail as headings and label/value rows; a long value (a path, a checksum) folds
+    within its column instead of breaking the layout. Values are sanitised and plain
+    text, never markup."""
+
+    def __init__(self, label_width: int = 11) -> None:
+        self.label_width = label_width
+        self.parts: list[RenderableType] = []
+        self._grid: Table | None = None
+
+    def _close(self) -> None:
+        if self._grid is not None:
+            self.parts.append(self._grid)
+            self._grid = None
+
+    def heading(self, title: str) -> None:
+        self._close()
+        self.parts.append(Text(("\n" if self.parts else "") + sanitize(title), "bold underline"))
+
+    def field(self, label: str, value: str, style: str = "") -> None:
+        if self._grid is None:
+            self._grid = Table.grid(padding=(0, 1))
+            self._grid.add_column(width=self.label_width + 1, no_wrap=True)
+            self._grid.add_column(ratio=1, overflow="fold")
+        self._grid.add_row(Text(f" {label}", "bold"), Text(sanitize(value), style, overflow="fold"))
+
+    def note(self, text: str, style: str = "italic") -> None:
+        self._close()
+        self.parts.append(Text(f"   {text}", style))
+
+    def render(self) -> Group:
+        self._close()
+        return Group(*self.parts)
+
+
 @dataclass(frozen=True, slots=True)
 class BackupDetail:
     backup: Backup | None
@@ -87,20 +131,13 @@ class BackupDetail:
     task: Task | None = None
 
 
-def render_backup(backup_id: int, detail: BackupDetail) -> Text:
-    """The detail as plain text (stored values are never read as markup)."""
-    out = Text(no_wrap=False)
+def render_backup(backup_id: int, detail: BackupDetail) -> RenderableType:
+    """The detail (stored values are sanitised, never read as markup)."""
     backup = detail.backup
     if backup is None:
-        out.append(f"No backup {backup_id} in the store (deleted meanwhile?)\n", "italic")
-        return out
-
-    def heading(title: str) -> None:
-        out.append(f"{chr(10) if out.plain else ''}{title}\n", "bold underline")
-
-    def field(label: str, value: str, style: str = "") -> None:
-        out.append(f" {label:<12}", "bold")
-        out.append(sanitize(value) + "\n", style)
+        return Text(f"No backup {backup_id} in the store (deleted meanwhile?)", "italic")
+    sheet = Sheet()
+    heading, field = sheet.heading, sheet.field
 
     heading(f"Backup {backup_id}")
     field("Site", backup.site, "bold")
@@ -137,12 +174,12 @@ def render_backup(backup_id: int, detail: BackupDetail) -> Text:
     heading("Made by")
     task = detail.task
     if task is None:
-        out.append("   no task on record names this backup\n", "italic")
+        sheet.note("no task on record names this backup")
     else:
         field("Task", f"{task.id}  {task.kind}  {task.state.value}", "bold")
         field("Queued", f"{clock(task.created_at)} by {task.queued_by}")
         field("Summary", outcome(task))
-    return out
+    return sheet.render()
 
 
 class BackupScreen(TaskLauncher):

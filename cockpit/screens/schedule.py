@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +31,7 @@ from textual.widgets import Static
 
 from cockpit.engine import Batch, Schedule, TaskState
 from cockpit.messages import OpenView
+from cockpit.screens.backup import Sheet
 from cockpit.screens.base import ViewScreen, changing
 from cockpit.screens.tasks import clock
 from cockpit.store import NotFoundError
@@ -133,22 +135,15 @@ def run_row(run: Run) -> Row:
     )
 
 
-def render_schedule(name: str, detail: ScheduleDetail) -> Text:
-    """The detail as plain text (stored values are never read as markup)."""
-    out = Text(no_wrap=False)
+def render_schedule(name: str, detail: ScheduleDetail) -> RenderableType:
+    """The detail (stored values are sanitised, never read as markup)."""
     schedule = detail.schedule
     if schedule is None:
-        out.append(f"No schedule {sanitize(name)} in the store (removed meanwhile?)\n", "italic")
-        return out
+        return Text(f"No schedule {sanitize(name)} in the store (removed meanwhile?)", "italic")
+    sheet = Sheet()
+    heading, field = sheet.heading, sheet.field
 
-    def heading(title: str) -> None:
-        out.append(f"{chr(10) if out.plain else ''}{title}\n", "bold underline")
-
-    def field(label: str, value: str, style: str = "") -> None:
-        out.append(f" {label:<12}", "bold")
-        out.append(sanitize(value) + "\n", style)
-
-    heading(f"Schedule {sanitize(schedule.name)}")
+    heading(f"Schedule {schedule.name}")
     meaning = cron_meaning(schedule.cron)
     field("Cron", schedule.cron + (f"  ({meaning}, local time)" if meaning else ""), "bold")
     field("Kind", schedule.kind)
@@ -173,10 +168,10 @@ def render_schedule(name: str, detail: ScheduleDetail) -> Text:
 
     heading(f"Last runs ({len(detail.runs)})")
     if not detail.runs:
-        out.append("   it has not run yet\n", "italic")
+        sheet.note("it has not run yet")
     else:
-        out.append("   tab: the list below · enter opens a batch\n", "dim")
-    return out
+        sheet.note("tab: the list below · enter opens a batch", "dim")
+    return sheet.render()
 
 
 class ScheduleScreen(ViewScreen):

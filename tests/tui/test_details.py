@@ -4,12 +4,14 @@ would attack the terminal, and how they are reached and left."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console, RenderableType
 from textual.notifications import Notify
 from tuikit import TAGGED_LOCATION, add_details, add_tasks, build_store, screen_text
 from tuikit import settle as settle_keys
@@ -18,11 +20,11 @@ from cockpit.app import make_app
 from cockpit.config import Config
 from cockpit.core import Cockpit
 from cockpit.screens.args import ArgsScreen
-from cockpit.screens.backup import BackupScreen, made_by_tag
+from cockpit.screens.backup import BackupScreen, made_by_tag, render_backup
 from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.batch import BatchScreen
 from cockpit.screens.confirm import ConfirmTaskScreen, Danger
-from cockpit.screens.schedule import ScheduleScreen, cron_meaning
+from cockpit.screens.schedule import ScheduleScreen, cron_meaning, render_schedule
 from cockpit.screens.schedules import SchedulesScreen
 from cockpit.screens.site import SiteScreen
 from cockpit.screens.task import TaskScreen
@@ -66,6 +68,13 @@ async def command(pilot: Any, line: str) -> None:
 
 def loaded(app: Any, kind: type[BackupScreen] | type[ScheduleScreen]) -> bool:
     return isinstance(app.screen, kind) and app.screen.detail is not None
+
+
+def plain(renderable: RenderableType) -> str:
+    """What a renderable writes to a terminal, control characters and all."""
+    console = Console(width=120, file=io.StringIO(), record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
 
 
 def notes_into(into: list[Notify]) -> Any:
@@ -189,7 +198,9 @@ async def test_a_backup_with_a_hostile_path_is_shown_harmless(details_cockpit: D
         await command(pilot, f"backup {ids['hostile']}")
         await wait_for(pilot, lambda: loaded(app, BackupScreen), "the backup")
         text = screen_text(app)
-        body = str(app.screen.query_one("#body").render())
+        screen = app.screen
+        assert isinstance(screen, BackupScreen) and screen.detail is not None
+        body = plain(render_backup(screen.backup_id, screen.detail))
         for raw in ("\x1b", "\x07", "pwned"):
             assert raw not in body, repr(raw)
         # … shown as plain text: the markup as typed, the bell made visible.
@@ -274,7 +285,8 @@ async def test_enter_on_a_schedule_shows_it_its_last_runs_and_pauses_it(
             "Last runs (1)",
         ):
             assert shown in text, shown
-        body = str(screen.query_one("#body").render())
+        assert screen.detail is not None
+        body = plain(render_schedule(screen.schedule_name, screen.detail))
         assert "\x1b" not in body and "pwned" not in body
         # Its last run: the backup batch, 20 tasks (14 ok, 2 failed, 3 running, 1 queued).
         runs = screen.query_one("#runs", ResourceTable)
