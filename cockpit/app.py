@@ -194,7 +194,11 @@ class CockpitApp(App[None]):
         self._key_trips = 0
         #: A key did not settle in time: the held ones go without waiting.
         self._key_stuck = False
+        #: The prompt the enter or esc in flight is on its way to close, then is closing.
+        self._leaving_bar: PromptBar | None = None
+        self._closing_bar: PromptBar | None = None
         self._releasing = False
+        self._poll_queued = False
         self._key_timer: Timer | None = None
         for name in themes.cockpit_names:
             self.register_theme(themes.get(name))
@@ -248,6 +252,13 @@ class CockpitApp(App[None]):
             return
         await super().on_event(event)
 
+    @property
+    def keys_pending(self) -> bool:
+        """Whether keys typed are still held, or the last one has not settled yet."""
+        if self._held_keys:
+            return True
+        return self._key_in_flight is not None and not (self._key_stuck or self._key_settled())
+
     async def _release_keys(self) -> None:
         """Dispatch the held keys that may go now, in order (runs in the app's queue)."""
         if self._releasing:
@@ -264,12 +275,22 @@ class CockpitApp(App[None]):
                 if self._key_settled():
                     self._key_in_flight = None
                     self._key_stuck = False
+                    self._leaving_bar = self._closing_bar = None
                     self._wait_since = now
-                elif now - self._wait_since > self.KEY_SETTLE_LIMIT:
-                    self._key_in_flight = None
-                    self._key_at = None
-                    self._key_stuck = True  # what is held goes now, in order
-            while self._held_keys and self._key_in_flight is None:
+                elif now - self._wait_since > self.KEY_SETTLE_LIMIT and (
+                    not self._key_stuck or self._leaving_bar is not None
+                ):
+                    # Stuck: what is held goes now, in order, and not into a prompt that
+                    # is closing: the list takes it (see _key_target).
+                    self._key_stuck = True
+                    if self._leaving_bar is not None:
+                        self._closing_bar, self._leaving_bar = self._leaving_bar, None
+            # Once stuck, keys go one after the other without settling, except past an
+            # enter or esc in a prompt: until it has reached the app, what follows waits
+            # (moving the focus earlier would change what that enter does).
+            while self._held_keys and (
+                self._key_in_flight is None or (self._key_stuck and self._leaving_bar is None)
+            ):
                 if not (self._key_stuck or self._ready_for_key(now)):
                     break
                 await self._dispatch_key(self._held_keys.pop(0))
@@ -286,7 +307,12 @@ class CockpitApp(App[None]):
     def _poll_keys(self) -> None:
         # The timer runs in a task of its own: the keys are released in the app's queue,
         # in order with the keys arriving there.
-        self.call_later(self._release_keys)
+        if not self._poll_queued:
+            self._poll_queued = self.call_later(self._polled_keys)
+
+    async def _polled_keys(self) -> None:
+        self._poll_queued = False
+        await self._release_keys()
 
     async def _dispatch_key(self, event: events.Key) -> None:
         target = self._key_target()
@@ -295,6 +321,9 @@ class CockpitApp(App[None]):
             self._key_in_flight = event
             self._key_origin = target
             self._key_trips = self._KEY_TRIPS
+            bar = _prompt_of(target)
+            if bar is not None and self._leaves_prompt(event.key):
+                self._leaving_bar = bar
             self._key_follow(event, target)
 
     def _key_target(self) -> DOMNode:
@@ -303,13 +332,17 @@ class CockpitApp(App[None]):
         screen = self.screen
         focused = screen.focused
         bar = _prompt_of(focused)
-        if (focused is None or (bar is not None and (bar.pending or not bar.is_open))) and (
-            isinstance(screen, ViewScreen)
-        ):
+        closing = bar is not None and (bar.pending or not bar.is_open or bar is self._closing_bar)
+        if (focused is None or closing) and isinstance(screen, ViewScreen):
             main = screen.main_widget()
             if main is not None and main.focusable:
                 screen.set_focus(main)
         return self.focused or screen
+
+    def _leaves_prompt(self, key: str) -> bool:
+        """Whether ``key`` submits or cancels a prompt (enter; esc unless remapped)."""
+        cancel = self._keymap.get("prompt.cancel", "escape")
+        return key == "enter" or key in cancel.split(",")
 
     def _key_follow(self, event: events.Key, node: DOMNode) -> None:
         """Queue the next step of ``event``'s trip behind what ``node`` has queued."""
@@ -326,6 +359,11 @@ class CockpitApp(App[None]):
             self._key_follow(event, node.parent or self)
             return
         self._key_trips -= 1
+        if self._leaving_bar is not None:
+            # The enter or esc reached the app: its prompt is closing.
+            self._closing_bar, self._leaving_bar = self._leaving_bar, None
+            if self._key_stuck:
+                await self._release_keys()
         if self._key_trips > 0 and self._key_origin is not None:
             self._key_follow(event, self._key_origin)
             return

@@ -220,10 +220,10 @@ async def test_keys_typed_fast_after_colon_and_slash_land_in_the_prompt(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         type_fast(app, ":sites\r")
-        await settle(pilot)
+        await settle_keys(pilot)
         assert isinstance(app.screen, SitesScreen)
         type_fast(app, "/golf-00001")  # no "o" (sort) or "g" (top) reached the list
-        await settle(pilot)
+        await settle_keys(pilot)
         assert keys_of(app) == ["golf-000014.example.com"]
         assert table_of(app).row_query.sort == "domain"
 
@@ -256,6 +256,17 @@ def stall_view(app: App[Any], slow: bool, seconds: float = 0.6) -> None:
 SPEEDS = [pytest.param(False, id="idle"), pytest.param(True, id="slowed")]
 
 
+async def settle_keys(pilot: Any, timeout: float = 30.0) -> None:
+    """Wait until the keys typed have all done what they do, then until the app settles
+    (:func:`settle` alone may see an idle loop while keys wait for a busy view)."""
+    waited = 0.0
+    while pilot.app.keys_pending:
+        assert waited < timeout, "the keys typed did not settle"
+        await pilot.pause(0.02)
+        waited += 0.02
+    await settle(pilot)
+
+
 @pytest.mark.parametrize("slow", SPEEDS)
 async def test_keys_typed_fast_after_enter_or_esc_in_a_prompt_go_to_the_list(
     fleet_cockpit: Cockpit, request: pytest.FixtureRequest, slow: bool
@@ -264,48 +275,71 @@ async def test_keys_typed_fast_after_enter_or_esc_in_a_prompt_go_to_the_list(
         request.getfixturevalue("busy_cpu")
     app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle_keys(pilot)
         table = table_of(app)
         stall_view(app, slow)
         type_fast(app, "/web\rj")  # filter, keep it, then down: j is not filter text
-        await settle(pilot)
+        await settle_keys(pilot)
         assert table.row_query.filter_text == "web"
         assert keys_of(app) == ["web1", "web2"]
         assert table.cursor_index == 1
         assert table.has_focus
         type_fast(app, "gg")
         app.post_message(events.Key("escape", None))  # clears the kept filter
-        await settle(pilot)
+        await settle_keys(pilot)
         assert table.row_query.filter_text == ""
         stall_view(app, slow)
         type_fast(app, "/db")
         app.post_message(events.Key("escape", None))  # leaves the bar, clearing it
         type_fast(app, "G")
-        await settle(pilot)
+        await settle_keys(pilot)
         # G went to the list, not into the bar: the filter is gone and the list has the
         # focus. (Where the cursor ends races the reload that clearing the filter starts.)
         assert table.row_query.filter_text == ""
         assert not app.screen.filter_bar.input.value
         assert table.has_focus
         type_fast(app, "gg")
-        await settle(pilot)
+        await settle_keys(pilot)
         assert table.cursor_index == 0
         stall_view(app, slow)
         type_fast(app, ":x")
         app.post_message(events.Key("escape", None))  # leaves the command line
         type_fast(app, "j")
-        await settle(pilot)
+        await settle_keys(pilot)
         assert not app.screen.command_bar.is_open
         assert not app.screen.command_bar.input.value
         assert table.has_focus
         assert table.cursor_index == 1  # j moved down, it was not typed after "x"
         stall_view(app, slow)
         type_fast(app, "/web\rG")  # filter, keep it, then to the last row
-        await settle(pilot)
+        await settle_keys(pilot)
         assert table.row_query.filter_text == "web"
         assert keys_of(app) == ["web1", "web2"]
         assert table.cursor_index == 1
         assert table.has_focus
+
+
+async def test_keys_held_behind_a_stuck_key_go_to_the_list_in_order(
+    fleet_cockpit: Cockpit,
+) -> None:
+    app = make_app(fleet_cockpit, start_view="servers")
+    app.KEY_SETTLE_LIMIT = 0.3  # the safety net, reached while the view is busy
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_keys(pilot)
+        table = table_of(app)
+        stall_view(app, True, seconds=1.5)
+        type_fast(app, "/web\rkG")
+        await pilot.pause(0.8)  # the net fired, the enter is still on its way
+        assert app.screen.filter_bar.input.value == "web"  # k and G were not typed in it
+        await settle_keys(pilot)
+        assert table.row_query.filter_text == "web"
+        assert keys_of(app) == ["web1", "web2"]
+        assert table.cursor_index == 1  # k then G, in order, on the list
+        assert table.has_focus
+        assert not app.keys_pending
+        type_fast(app, "k")
+        await settle_keys(pilot)
+        assert table.cursor_index == 0  # and keys settle again as usual
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
@@ -326,21 +360,21 @@ async def test_keys_typed_fast_after_a_command_go_to_the_view_it_opens(
         monkeypatch.setattr(fleet_cockpit, "servers", slow_servers)
     app = make_app(fleet_cockpit, start_view="servers")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle_keys(pilot)
         servers = table_of(app)
         stall_view(app, slow)
         type_fast(app, ":sites\rj")  # a view pushed: j moves down in it
-        await settle(pilot)
+        await settle_keys(pilot)
         assert isinstance(app.screen, SitesScreen)
         assert table_of(app).cursor_index == 1
         assert table_of(app).has_focus
         assert servers.cursor_index == 0
         type_fast(app, "1")
-        await settle(pilot)
+        await settle_keys(pilot)
         assert isinstance(app.screen, ServersScreen)
         stall_view(app, slow)
         type_fast(app, ":sites golf\rj")  # opened from a worker (it reads names first)
-        await settle(pilot)
+        await settle_keys(pilot)
         assert isinstance(app.screen, SitesScreen)
         assert table_of(app).row_query.filter_text == "golf"
         assert len(keys_of(app)) > 2
