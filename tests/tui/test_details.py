@@ -365,3 +365,19 @@ async def test_a_paused_schedule_that_never_ran_and_one_not_in_the_store(
 )
 def test_common_cron_lines_read_plainly(cron: str, meaning: str | None) -> None:
     assert cron_meaning(cron) == meaning
+
+
+async def test_keys_typed_in_one_go_act_on_the_backup_detail_they_open(
+    details_cockpit: Details,
+) -> None:
+    """``5 j enter s``: the backup's detail opens (found by a worker) before ``s`` acts."""
+    cockpit, ids = details_cockpit
+    app = make_app(cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_keys(pilot)
+        await pilot.press("5", "j", "enter", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SiteScreen), "the site")
+        stack = [type(s).__name__ for s in app.screen_stack]
+        assert stack[-3:] == ["BackupsScreen", "BackupScreen", "SiteScreen"]
+        assert app.screen_stack[-2].backup_id == ids["tagged"]  # type: ignore[attr-defined]
+        assert app.screen.domain == SITE  # type: ignore[attr-defined]
