@@ -419,6 +419,19 @@ def run_timed(
     return wall, _children_cpu() - before
 
 
+def liboqs_probe(repeat: int) -> tuple[float, float]:
+    """What asyncssh's import-time search for liboqs costs a fresh process: wall and CPU
+    seconds (with its subprocesses), over the same process without the search."""
+    probe = "import ctypes.util as u; u.find_library('oqs'); u.find_library('liboqs')"
+    walls, cpus = [], []
+    for _ in range(repeat):
+        with_probe = run_timed([[sys.executable, "-c", probe]])
+        without = run_timed([[sys.executable, "-c", "import ctypes.util"]])
+        walls.append(with_probe[0] - without[0])
+        cpus.append(with_probe[1] - without[1])
+    return med(walls), med(cpus)
+
+
 def wait_for_quiet(limit: float = 300.0) -> float:
     """Wait (up to ``limit`` s) until the 1-minute load is below the CPU count; the load."""
     cpus = os.cpu_count() or 1
@@ -911,6 +924,7 @@ def measure(
             print("streaming …", file=sys.stderr)
             streams, stream_note = stream(fleet, stream_mb, repeat)
             loads.append(os.getloadavg()[0])
+        probe = liboqs_probe(repeat)
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     import asyncssh
 
@@ -923,7 +937,13 @@ def measure(
         f"minutes); load averages at the start and end of each part: "
         f"{', '.join(f'{x:.1f}' for x in loads)}. parallel-ssh and "
         "fabric are run as their defaults do, without a known_hosts check; the others "
-        f"verify host keys. Every client uses {KEX} key exchange."
+        f"verify host keys. Every client uses {KEX} key exchange. Cockpit's client makes "
+        "its pool as the worker does (`SshPool(config)`, `transport_for` per server; the "
+        "user's `~/.ssh/known_hosts` and `~/.ssh/config` are read when they exist). "
+        "Importing asyncssh looks for liboqs (`ctypes.util.find_library`, which runs "
+        "`ldconfig`, then `gcc` and `ld` where installed); on this machine that probe alone "
+        f"takes {probe[0] * 1000:.0f} ms and {probe[1] * 1000:.0f} ms of CPU (median of "
+        f"{repeat}), part of the cold figures of Cockpit and plain asyncssh."
     )
     text = report(fan, streams, stream_note, note, runner.skipped)
     return text, {"fanout": fan, "stream": streams}
