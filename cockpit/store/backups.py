@@ -119,9 +119,10 @@ class BackupPage:
     offset: int
 
 
-_FROM: Final = (
-    " FROM backups b JOIN sites s ON s.id = b.site_id JOIN servers v ON v.id = b.server_id"
-)
+_SORT_JOIN: Final[Mapping[str, str]] = {
+    "site": " JOIN sites s ON s.id = b.site_id",
+    "location": " JOIN servers v ON v.id = b.server_id",
+}
 
 
 def _order(sort: str, descending: bool) -> str:
@@ -148,7 +149,9 @@ async def page(
     """
     order = _order(sort, descending)
     clause, args = where.where()
-    source = _FROM if sort in ("site", "location") else " FROM backups b"
+    # Only the table the sort needs is joined: by site, SQLite then walks the sites in
+    # domain order and each site's backups in the ``backups_site`` index (no sort at all).
+    source = " FROM backups b" + _SORT_JOIN.get(sort, "")
     ids_sql = "SELECT b.id AS id" + source + clause + order + " LIMIT ? OFFSET ?"
     sql = (
         _SELECT.replace(
