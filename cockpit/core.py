@@ -326,12 +326,16 @@ class Cockpit:
         descending: bool = True,
         offset: int = 0,
         limit: int = 100,
+        total: int | None = None,
     ) -> backup_queries.BackupPage:
         """One page of every site's backups (newest first unless sorted otherwise) with
-        how many ``where`` lets through, in one read snapshot."""
+        how many ``where`` lets through, in one read snapshot. A ``total`` already known
+        (the next page of the same filter) is not counted again: with a filter, counting
+        reads every backup."""
         where = where or backup_queries.BackupFilter()
         async with self.db.read() as conn:
-            total = await backup_queries.count(conn, where)
+            if total is None:
+                total = await backup_queries.count(conn, where)
             rows = await backup_queries.page(
                 conn, where, sort=sort, descending=descending, offset=offset, limit=limit
             )

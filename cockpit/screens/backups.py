@@ -57,9 +57,13 @@ class BackupSource:
         self.cockpit = cockpit
         #: How many backups the store has handed this source (a page each fetch).
         self.rows_read = 0
+        #: How many backups each filter lets through, counted once (a count with a filter
+        #: reads every backup; the next pages, and other sorts, need not count again).
+        self._totals: dict[BackupFilter, int] = {}
 
     def invalidate(self) -> None:
-        """Nothing is held: every fetch reads the store."""
+        """Count again (ctrl+r): backups were made or deleted meanwhile."""
+        self._totals.clear()
 
     async def fetch(self, query: Query, offset: int, limit: int) -> tuple[Sequence[Row], int]:
         where = BackupFilter(query.text or None, exclude=query.invert, regex=query.regex)
@@ -69,7 +73,11 @@ class BackupSource:
             descending=query.descending,
             offset=offset,
             limit=limit,
+            total=self._totals.get(where),
         )
+        if len(self._totals) > 64:
+            self._totals.clear()
+        self._totals[where] = page.total
         self.rows_read += len(page.backups)
         return [backup_row(b) for b in page.backups], page.total
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from cockpit.config import Config
 from cockpit.core import Cockpit
 from cockpit.screens.backup import BackupScreen
 from cockpit.screens.backups import BackupSource, BackupsScreen
+from cockpit.store import backups as backup_queries
 from cockpit.store import open_store
 from cockpit.widgets.resource_table import ResourceTable
 
@@ -181,6 +183,20 @@ async def test_the_backups_list_sorts_and_filters_in_the_store(backups_cockpit: 
         # A bad regular expression is flagged and the list keeps the last good filter.
         assert not screen.apply_filter("~(")
         assert table.row_count == expected
+        # Paging on through a filtered list does not count it again; ctrl+r does.
+        assert screen.apply_filter("restic")
+        await settle(pilot)
+        newest = (await backups_cockpit.backups("alpha-000000.example.com"))[0]
+        async with backups_cockpit.db.write() as conn:
+            await backup_queries.add(
+                conn, dataclasses.replace(newest, id=None, location="/r/extra", backend="restic")
+            )
+        await pilot.press("G")
+        await settle(pilot)
+        assert table.row_count == SITES
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert table.row_count == SITES + 1
         # The filter is remembered for the view.
         assert screen.apply_filter("restic")
         await settle(pilot)
@@ -190,4 +206,4 @@ async def test_the_backups_list_sorts_and_filters_in_the_store(backups_cockpit: 
         await settle(pilot)
         assert isinstance(app.screen, BackupsScreen)
         assert app.screen.filter_text == "restic"
-        assert app.screen.table.row_count == SITES
+        assert app.screen.table.row_count == SITES + 1
