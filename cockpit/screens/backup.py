@@ -7,8 +7,8 @@ restore takes by default (the site's newest), and the task that made it.
 for the site's name), ``D`` deletes it (``site.backup-delete``); vim keys scroll.
 
 Which task made a backup is not a column of the store: a tar archive's name carries the
-tag of the task that made it (``…-t42.tar``); else the site's last tasks are searched for
-the summary that names the backup (``backup #7: …``).
+tag of the task that made it (``…-t42.tar``); else the site's last ``site.backup`` tasks are
+searched for the summary that names the backup (``backup #7: …``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ __all__ = [
 TASKS_SEARCHED: Final = 50
 #: The tag of the task that made a tar archive, in its name: ``…-t42.tar``, ``…-t42-safety.tar``.
 _TAG_RE: Final = re.compile(r"-t([0-9]{1,12})(?:-[a-z]+)?\.tar$")
+#: The task kind that makes backups (its summary names the one it made).
+BACKUP: Final = "site.backup"
 #: The task kinds the keys run.
 RESTORE: Final = "site.restore"
 DELETE: Final = "site.backup-delete"
@@ -272,11 +274,19 @@ class BackupScreen(TaskLauncher):
             task = await engine.task(tagged)
             if task is not None and task.target.key == backup.site:
                 return task
-        named = re.compile(rf"\bbackup #{backup.id}\b(?![0-9])")
-        for task in await engine.tasks(target=backup.site, limit=TASKS_SEARCHED):
-            if task.kind != DELETE and named.search(task.result):
+        # site.backup's summary: "backup #7: 42.0 MiB at …" (a restore's names the backup
+        # it restored, a delete's the one it deleted: neither made it).
+        made = f"backup #{backup.id}:"
+        for task in await engine.tasks(target=backup.site, kind=BACKUP, limit=TASKS_SEARCHED):
+            if task.result.startswith(made):
                 return task
         return None
+
+    def on_screen_resume(self) -> None:
+        """Back from its site, a task or a batch (a delete?): read again."""
+        super().on_screen_resume()
+        if self.detail is not None:
+            self.load()
 
     def on_backup_screen_loaded(self, message: BackupScreen.Loaded) -> None:
         self.detail = message.detail

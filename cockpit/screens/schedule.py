@@ -279,6 +279,12 @@ class ScheduleScreen(ViewScreen):
                 runs.append(Run(batch, await engine.batch_counts(batch_id)))
         self.post_message(self.Loaded(ScheduleDetail(schedule, runs)))
 
+    def on_screen_resume(self) -> None:
+        """Back from a batch: its counts (and the schedule) read again."""
+        super().on_screen_resume()
+        if self.detail is not None:
+            self.load()
+
     def on_schedule_screen_loaded(self, message: ScheduleScreen.Loaded) -> None:
         self.detail = message.detail
         body = render_schedule(self.schedule_name, message.detail)

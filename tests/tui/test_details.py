@@ -381,3 +381,23 @@ async def test_keys_typed_in_one_go_act_on_the_backup_detail_they_open(
         assert stack[-3:] == ["BackupsScreen", "BackupScreen", "SiteScreen"]
         assert app.screen_stack[-2].backup_id == ids["tagged"]  # type: ignore[attr-defined]
         assert app.screen.domain == SITE  # type: ignore[attr-defined]
+
+
+async def test_the_task_that_made_a_backup_is_found_by_its_summary(
+    details_cockpit: Details,
+) -> None:
+    """Backup 1's name carries no task tag: the site.backup task whose summary names it."""
+    cockpit, _ids = details_cockpit
+    app = make_app(cockpit)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_keys(pilot)
+        await command(pilot, "backup 1")
+        await wait_for(pilot, lambda: loaded(app, BackupScreen), "the backup")
+        text = screen_text(app)
+        assert "Task        4  site.backup  succeeded" in text
+        assert "Newest      no: backup 2 of 2024-05-02 03:00 is newer" in text
+        # Backup 2 (restic) is named by no task.
+        await command(pilot, "backup 2")
+        await wait_for(pilot, lambda: loaded(app, BackupScreen), "backup 2")
+        assert app.screen.backup_id == 2  # type: ignore[attr-defined]
+        assert "no task on record names this backup" in screen_text(app)

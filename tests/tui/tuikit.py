@@ -315,7 +315,8 @@ async def add_details(path: Path, backup_batch: int) -> dict[str, int]:
       holding :data:`HOSTILE`, a safety backup, 2024-04-30;
     - schedule ``nightly`` (by alice): ``site.backup`` at ``0 3 * * *`` on ``client=acme``
       and a site, args with :data:`HOSTILE`; it queued the backup batch;
-    - schedule ``hourly`` (by bob): ``server.ping`` at ``15 * * * *`` on web1, paused.
+    - schedule ``hourly`` (by bob): ``server.ping`` at ``15 * * * *`` on web1, paused;
+    - task 4 (site.backup of bravo-000001) says it made backup 1 (as site.backup does).
     """
     from cockpit.store import schedules as schedule_queries
 
@@ -378,6 +379,10 @@ async def add_details(path: Path, backup_batch: int) -> dict[str, int]:
             )
             await conn.execute(
                 "UPDATE tasks SET schedule_id = ? WHERE batch_id = ?", (nightly, backup_batch)
+            )
+            await conn.execute(
+                "UPDATE tasks SET result = ? WHERE id = 4",
+                ("backup #1: 46.0 MiB at /var/backups/cockpit/bravo-000001/2024-05-01.tar.gz",),
             )
     finally:
         await db.close()
