@@ -135,6 +135,23 @@ def seed_v7(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+#: What schema 8 may hold that 9 touches: the probe state of two sites, one failing, and a
+#: schedule of the user's own under the name the default renewal schedule takes.
+V8_DATA = """
+INSERT INTO stat_site_now (site_id, probed_at, http_status, failing_since, tls_checked_at,
+                           tls_expires_at)
+VALUES (1, 100, 502, 40, 100, 200), (2, 100, 200, NULL, NULL, NULL);
+INSERT INTO schedules (name, cron, kind, targets, args, next_run, created_by, created_at)
+VALUES ('cert-renew', '0 1 * * 1', 'site.verify', '["shop.acme.example"]', '{}', NULL, 'ops', 0);
+"""
+
+
+def seed_v8(conn: sqlite3.Connection) -> None:
+    seed_v7(conn)
+    for statement in split_statements(V8_DATA):
+        conn.execute(statement)
+
+
 def seed_nothing(conn: sqlite3.Connection) -> None:
     pass
 
@@ -150,6 +167,7 @@ SEEDERS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: seed_v2,  # 5 added the site search index
     6: seed_v6,  # 6 added statistics; 7 records each backup's server and reason
     7: seed_v7,  # 8 indexes a batch's tasks in id order
+    8: seed_v8,  # 9 adds the renewal schedule and the on-call candidates' indexes
 }
 
 
@@ -361,6 +379,25 @@ async def test_upgrading_from_every_earlier_version_keeps_the_data(
             ]
         if version >= 1:
             await check_upgraded_store_behaves(db)
+        if version == 8:
+            # 9: a schedule of the user's under the default's name is left as it was
+            async with (
+                db.read() as conn,
+                conn.execute(
+                    "SELECT cron, kind, targets, created_by FROM schedules WHERE name = 'cert-renew'"
+                ) as cursor,
+            ):
+                assert await cursor.fetchall() == [
+                    ("0 1 * * 1", "site.verify", '["shop.acme.example"]', "ops")
+                ]
+        elif version >= 1:
+            async with (
+                db.read() as conn,
+                conn.execute(
+                    "SELECT cron, kind, targets, next_run FROM schedules WHERE name = 'cert-renew'"
+                ) as cursor,
+            ):
+                assert await cursor.fetchall() == [("17 4 * * *", "site.cert-renew", '["*"]', None)]
         if version == 7:
             async with db.read() as conn:
                 batch = await task_queries.list_tasks(conn, batch_id=1)
@@ -395,6 +432,23 @@ async def check_upgraded_store_behaves(db: Database) -> None:
         async with conn.execute("EXPLAIN QUERY PLAN " + sql, (1, 100, 0)) as cursor:
             plan = " / ".join(str(row[3]) for row in await cursor.fetchall())
     assert "tasks_batch_order" in plan and "TEMP B-TREE" not in plan, plan
+    # 9: the on-call check finds failing probes and expiring certificates from indexes
+    async with db.read() as conn:
+        for sql, index in (
+            (
+                "SELECT site_id FROM stat_site_now"
+                " WHERE probed_at IS NOT NULL AND failing_since IS NOT NULL",
+                "stat_site_now_failing",
+            ),
+            (
+                "SELECT site_id FROM stat_site_now WHERE tls_checked_at IS NOT NULL"
+                " AND tls_expires_at < 1000",
+                "stat_site_now_tls",
+            ),
+        ):
+            async with conn.execute("EXPLAIN QUERY PLAN " + sql) as cursor:
+                plan = " / ".join(str(row[3]) for row in await cursor.fetchall())
+            assert index in plan, plan
     # 7: a server that holds backups cannot leave the inventory: once nothing else
     # stands on web1, its backups still do (all of this is rolled back).
     with pytest.raises(RuntimeError, match="rolled back"):
