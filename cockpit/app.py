@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events, work
 from textual.app import App
@@ -32,16 +33,8 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerCancelled, WorkerState
 from textual.worker import WorkerFailed as WorkerError
 
-from cockpit.core import Cockpit
-from cockpit.engine import KindInfo
 from cockpit.messages import OpenView, Scope, ScopeKind, ViewName, WorkerFailed
-from cockpit.screens.actions import TaskMenuScreen
-from cockpit.screens.args import ArgsScreen, Cycle
-from cockpit.screens.backup import BackupScreen
-from cockpit.screens.backups import BackupsScreen
 from cockpit.screens.base import ViewScreen
-from cockpit.screens.batch import BatchScreen
-from cockpit.screens.clients import ClientsScreen
 from cockpit.screens.command import (
     CommandError,
     Names,
@@ -50,44 +43,56 @@ from cockpit.screens.command import (
     parse_log_target,
     resolve_view_arguments,
 )
-from cockpit.screens.confirm import ConfirmTaskScreen
-from cockpit.screens.dashboard import DashboardScreen
-from cockpit.screens.help import HelpScreen, describe_bindings
-from cockpit.screens.log import LogScreen
-from cockpit.screens.overview import OverviewScreen
-from cockpit.screens.palette import ActionProvider, EntityProvider
-from cockpit.screens.platforms import PlatformsScreen
-from cockpit.screens.problems import ProblemsScreen
 from cockpit.screens.resource import ResourceScreen
-from cockpit.screens.schedule import ScheduleScreen
-from cockpit.screens.schedules import SchedulesScreen
-from cockpit.screens.servers import ServersScreen
-from cockpit.screens.site import SiteScreen
-from cockpit.screens.sites import SitesScreen
-from cockpit.screens.stats import StatsScreen, open_screen, resolve_stats_target
-from cockpit.screens.task import TaskScreen
-from cockpit.screens.tasks import AuditScreen, TasksScreen
 from cockpit.themes import APP_VARIABLES, DEFAULT_THEME, ThemeError, ThemeSet, load_themes
 from cockpit.widgets.header import CockpitHeader
-from cockpit.widgets.log_view import LogView
 from cockpit.widgets.prompt import PromptBar
 from cockpit.widgets.resource_table import ResourceTable
-from cockpit.widgets.tiles import TileGrid
 
-__all__ = ["CockpitApp", "known_binding_ids", "make_app"]
+if TYPE_CHECKING:
+    from cockpit.core import Cockpit
+    from cockpit.engine import KindInfo
 
-_VIEWS: Mapping[str, type[ResourceScreen]] = {
-    "overview": OverviewScreen,
-    "servers": ServersScreen,
-    "platforms": PlatformsScreen,
-    "sites": SitesScreen,
-    "clients": ClientsScreen,
-    "backups": BackupsScreen,
-    "tasks": TasksScreen,
-    "schedules": SchedulesScreen,
-    "audit": AuditScreen,
-    "problems": ProblemsScreen,
+__all__ = ["CockpitApp", "known_binding_ids", "make_app", "view_class"]
+
+# The start path (``cockpit`` until the first view paints) imports Textual, the config,
+# the store, the themes and the start view: every other view, the task engine and its
+# plugins are imported when first used (tests/tui/test_startup_imports.py checks it).
+
+#: The list views: name → the module and class that show it, imported when first opened.
+_VIEWS: Mapping[str, tuple[str, str]] = {
+    "overview": ("cockpit.screens.overview", "OverviewScreen"),
+    "servers": ("cockpit.screens.servers", "ServersScreen"),
+    "platforms": ("cockpit.screens.platforms", "PlatformsScreen"),
+    "sites": ("cockpit.screens.sites", "SitesScreen"),
+    "clients": ("cockpit.screens.clients", "ClientsScreen"),
+    "backups": ("cockpit.screens.backups", "BackupsScreen"),
+    "tasks": ("cockpit.screens.tasks", "TasksScreen"),
+    "schedules": ("cockpit.screens.schedules", "SchedulesScreen"),
+    "audit": ("cockpit.screens.tasks", "AuditScreen"),
+    "problems": ("cockpit.screens.problems", "ProblemsScreen"),
 }
+
+
+def view_class(view: str) -> type[ResourceScreen]:
+    """The screen class of the list view ``view`` (its module imported on first use)."""
+    module, name = _VIEWS[view]
+    screen = getattr(importlib.import_module(module), name)
+    if not (isinstance(screen, type) and issubclass(screen, ResourceScreen)):
+        raise TypeError(f"{module}.{name} is not a list view")
+    return screen
+
+
+def _entity_provider() -> type[Provider]:
+    from cockpit.screens.palette import EntityProvider
+
+    return EntityProvider
+
+
+def _action_provider() -> type[Provider]:
+    from cockpit.screens.palette import ActionProvider
+
+    return ActionProvider
 
 
 class CockpitApp(App[None]):
@@ -107,8 +112,8 @@ class CockpitApp(App[None]):
     """
 
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {
-        EntityProvider,
-        ActionProvider,
+        _entity_provider,
+        _action_provider,
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -407,7 +412,7 @@ class CockpitApp(App[None]):
         return not isinstance(screen, ViewScreen) or screen.ready_for_keys()
 
     def get_default_screen(self) -> Screen[None]:
-        return _VIEWS[self.start_view]()
+        return view_class(self.start_view)()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -446,6 +451,12 @@ class CockpitApp(App[None]):
         if view in ("site", "task", "batch", "backup", "schedule"):
             if key is None:
                 return
+            from cockpit.screens.backup import BackupScreen
+            from cockpit.screens.batch import BatchScreen
+            from cockpit.screens.schedule import ScheduleScreen
+            from cockpit.screens.site import SiteScreen
+            from cockpit.screens.task import TaskScreen
+
             if view == "site":
                 screen: ViewScreen = SiteScreen(key)
             elif view == "schedule":
@@ -459,7 +470,7 @@ class CockpitApp(App[None]):
             else:
                 screen = BatchScreen(int(key), filter_text=filter_text)
         else:
-            screen = _VIEWS[view](scope=scope, filter_text=filter_text)
+            screen = view_class(view)(scope=scope, filter_text=filter_text)
         for existing in reversed(self.screen_stack):
             if isinstance(existing, ViewScreen) and existing.view_key == screen.view_key:
                 # Popped now, not on the next loop turn: a key typed right after "1"
@@ -505,6 +516,8 @@ class CockpitApp(App[None]):
         if isinstance(screen, ModalScreen):
             return
         title = f"Keys of {screen.crumb}" if isinstance(screen, ViewScreen) else "Keys"
+        from cockpit.screens.help import HelpScreen, describe_bindings
+
         self.push_screen(HelpScreen(describe_bindings(self, screen.active_bindings), title))
 
     def action_command(self) -> None:
@@ -514,8 +527,7 @@ class CockpitApp(App[None]):
 
     def scope_kinds(self, view: str) -> tuple[ScopeKind, ...]:
         """The scopes a view takes on the command line (``:sites prod``)."""
-        screen = _VIEWS.get(view)
-        return screen.SCOPES if screen is not None else ()
+        return view_class(view).SCOPES if view in _VIEWS else ()
 
     def command_names(self) -> Names:
         return self.names
@@ -565,6 +577,8 @@ class CockpitApp(App[None]):
         except CommandError as exc:
             self.notify(str(exc), title="Command", severity="error", markup=False)
             return
+        from cockpit.screens.log import LogScreen
+
         self.show_view(LogScreen.for_task(ident) if kind == "task" else LogScreen.for_batch(ident))
 
     def show_view(self, screen: ViewScreen) -> None:
@@ -676,6 +690,9 @@ class CockpitApp(App[None]):
 
     def open_dashboard(self) -> None:
         """The statistics dashboard (``8``, ``:dash``, ``:stats``)."""
+        from cockpit.screens.dashboard import DashboardScreen
+        from cockpit.screens.stats import open_screen
+
         open_screen(self, DashboardScreen())
 
     @work(name="opening the statistics", group="command", exit_on_error=False)
@@ -684,6 +701,8 @@ class CockpitApp(App[None]):
         if not argument.strip():
             self.open_dashboard()
             return
+        from cockpit.screens.stats import StatsScreen, open_screen, resolve_stats_target
+
         try:
             scope, key = await resolve_stats_target(self.cockpit, argument)
         except CommandError as exc:
@@ -745,7 +764,22 @@ def _binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:
 
 
 def known_binding_ids() -> set[str]:
-    """Every binding id a keymap may remap."""
+    """Every binding id a keymap may remap (imports every view)."""
+    from cockpit.screens.actions import TaskMenuScreen
+    from cockpit.screens.args import ArgsScreen, Cycle
+    from cockpit.screens.backup import BackupScreen
+    from cockpit.screens.batch import BatchScreen
+    from cockpit.screens.confirm import ConfirmTaskScreen
+    from cockpit.screens.dashboard import DashboardScreen
+    from cockpit.screens.help import HelpScreen
+    from cockpit.screens.log import LogScreen
+    from cockpit.screens.schedule import ScheduleScreen
+    from cockpit.screens.site import SiteScreen
+    from cockpit.screens.stats import StatsScreen
+    from cockpit.screens.task import TaskScreen
+    from cockpit.widgets.log_view import LogView
+    from cockpit.widgets.tiles import TileGrid
+
     return _binding_ids(
         [
             CockpitApp,
@@ -766,7 +800,7 @@ def known_binding_ids() -> set[str]:
             TaskMenuScreen,
             LogScreen,
             LogView,
-            *_VIEWS.values(),
+            *(view_class(view) for view in _VIEWS),
         ]
     )
 

@@ -44,9 +44,8 @@ from cockpit.core import Cockpit, SiteFilter
 from cockpit.messages import OpenView, Scope, ViewName
 from cockpit.model import SiteStatus
 from cockpit.screens.resource import Fresh, ResourceScreen
-from cockpit.screens.servers import env_tone
 from cockpit.textsafe import sanitize
-from cockpit.widgets.header import environment_tone
+from cockpit.widgets.header import env_tone, environment_tone
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, Tone, cell
 
 if TYPE_CHECKING:

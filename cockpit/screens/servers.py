@@ -20,7 +20,7 @@ from cockpit.model import Platform, Server, ServerHealth
 from cockpit.screens.actions import TargetListScreen
 from cockpit.screens.resource import ScopeSummary
 from cockpit.textsafe import sanitize
-from cockpit.widgets.header import environment_tone
+from cockpit.widgets.header import env_tone
 from cockpit.widgets.resource_table import Column, ListSource, Row, RowSource, Tone, cell
 
 __all__ = [
@@ -51,11 +51,6 @@ HEALTH_COLUMN: Final = next(i for i, c in enumerate(COLUMNS) if c.key == "health
 #: What the health column says until Cockpit has checked a server (the core does not
 #: report checks yet): never a made-up value.
 HEALTH_UNKNOWN = "unknown"
-
-
-def env_tone(environment: str) -> Tone:
-    tone = environment_tone(environment)
-    return "prod" if tone == "prod" else "staging" if tone == "staging" else "env"
 
 
 #: How each health reads in a row: its text style.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.style import Style
@@ -17,7 +17,10 @@ from textual.widget import Widget
 
 from cockpit.textsafe import sanitize
 
-__all__ = ["CockpitHeader", "environment_tone", "short_path"]
+if TYPE_CHECKING:
+    from cockpit.widgets.resource_table import Tone
+
+__all__ = ["CockpitHeader", "env_tone", "environment_tone", "short_path"]
 
 
 def short_path(path: Path | str, home: Path | None = None) -> str:
@@ -39,6 +42,12 @@ def environment_tone(environment: str | None) -> str:
     if environment in ("staging", "stage", "preprod", "test", "qa"):
         return "staging"
     return "other"
+
+
+def env_tone(environment: str) -> Tone:
+    """The tone of a list cell naming ``environment``: ``prod``, ``staging`` or ``env``."""
+    tone = environment_tone(environment)
+    return "prod" if tone == "prod" else "staging" if tone == "staging" else "env"
 
 
 class CockpitHeader(Widget):
