@@ -31,8 +31,10 @@ Host keys
 
 Running
     A channel execs the constant ``/bin/sh -s`` (``sudo -n /bin/sh -s`` with ``sudo``
-    when the login user is not root); the script and its arguments go to stdin, then
-    EOF. Output arrives as chunks and is split into lines by :class:`LineSplitter`.
+    when the login user is not root, unless the server's ``ssh_options.sudo`` is
+    ``false``: then nothing is ever wrapped in sudo and a step that needs root runs as
+    the login user, failing with the remote permission error if that user lacks the
+    rights); the script and its arguments go to stdin, then EOF. Output arrives as chunks and is split into lines by :class:`LineSplitter`.
     The exit status is the result; a command killed by a signal ends with
     ``exit_code = 128 + signal number`` (``-1`` for a signal name this machine does
     not know) and ``signal`` set, as a shell would report it: a known failure. No
@@ -924,12 +926,21 @@ class SshTransport(Transport):
         super().__init__(server)
         self._own_pool = pool is None
         self.pool = pool if pool is not None else SshPool(config)
+        # ssh_options.sudo: false = the login user has the rights it needs itself
+        self.sudo_allowed = server.ssh_options.get("sudo", True) is not False
 
     # -- running ---------------------------------------------------------------------
 
-    @staticmethod
-    def _sudo(conn: _Conn, sudo: bool) -> bool:
-        return sudo and conn.username != "root"
+    def wraps_in_sudo(self, username: str, sudo: bool) -> bool:
+        """Whether a call asking for root (``sudo``) runs through ``sudo -n``.
+
+        Not as root already, and not on a server whose ``ssh_options.sudo`` is
+        ``false`` (there every call runs as the login user).
+        """
+        return sudo and self.sudo_allowed and username != "root"
+
+    def _sudo(self, conn: _Conn, sudo: bool) -> bool:
+        return self.wraps_in_sudo(conn.username, sudo)
 
     async def run_script(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import pwd
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -231,6 +232,27 @@ async def test_sudo_never_prompts(testhost: TestHost) -> None:
         assert result.stderr == ["sudo: a password is required"], result.stderr
     finally:
         await pool.close()
+
+
+async def test_sudo_false_never_wraps_in_sudo(pool: SshPool, testhost: TestHost) -> None:
+    """``ssh_options.sudo: false``: a call asking for root runs as the login user."""
+    login_uid = str(pwd.getpwnam(LOGIN_USER).pw_uid)
+    assert login_uid != "0"
+    plain = pool.transport(server_for(testhost, sudo=False))
+    assert (await plain.run(["id", "-u"], sudo=True, capture=True)).stdout == [login_uid]
+    default = pool.transport(server_for(testhost))
+    assert (await default.run(["id", "-u"], sudo=True, capture=True)).stdout == ["0"]
+    explicit = pool.transport(server_for(testhost, sudo=True))
+    assert (await explicit.run(["id", "-u"], sudo=True, capture=True)).stdout == ["0"]
+    # a step that needs root fails with the remote permission error, stated plainly
+    private = testhost.root / "root-only-nosudo"
+    private.mkdir(mode=0o700)  # owned by root: the login user cannot enter it
+    with pytest.raises(TransportError, match="Permission denied") as info:
+        await plain.upload(b"x", str(private / "conf"), sudo=True)
+    assert not isinstance(info.value, ConnectError)
+    result = await plain.run(["touch", str(private / "f")], sudo=True, capture=True)
+    assert result.exit_code == 1 and "Permission denied" in " ".join(result.stderr)
+    assert not (private / "f").exists()
 
 
 # -- timeouts and cancellation ---------------------------------------------------------

@@ -223,7 +223,7 @@ async def _ssh_end(
     end = _SshEnd(role, on_line, kept, transport.server.name)
 
     def command(conn: Any) -> str:
-        as_root = sudo and conn.username != "root"
+        as_root = transport.wraps_in_sudo(conn.username, sudo)
         return SUDO_STDIN_LINE_COMMAND if as_root else STDIN_LINE_COMMAND
 
     async with transport.pool.session(transport.server, lambda: _SshSession(end), command) as (
