@@ -234,13 +234,15 @@ class CockpitApp(App[None]):
     # 3. no worker that opens a view for a key runs (:attr:`KEY_EFFECT_GROUPS`);
     # 4. the current view is mounted and has the focus;
     #
-    # and the view has its first rows (or :attr:`KEY_HOLD_LIMIT` has passed: a slow list
-    # still answers keys). None of this is a guess at how long a step takes. A key that has
-    # not settled after :attr:`KEY_SETTLE_LIMIT` (a handler stuck on something) lets the
+    # and the view has its first rows (a key typed ahead acts on them, not on an empty
+    # list). None of this is a guess at how long a step takes; other workers (a reload, the
+    # overview's read) are not waited for, so keys answer while they run. Only a safety
+    # net remains: a key that has not settled after :attr:`KEY_SETTLE_LIMIT` (a handler
+    # stuck on something), or a view without rows after :attr:`KEY_HOLD_LIMIT`, lets the
     # keys after it go, in order, to the list, never into a prompt that is closing.
 
     #: Held keys wait this long at most for a view's first rows (from when it is built).
-    KEY_HOLD_LIMIT: ClassVar[float] = 2.0
+    KEY_HOLD_LIMIT: ClassVar[float] = 10.0
     #: Held keys wait this long at most for the key before them to settle (a safety net).
     KEY_SETTLE_LIMIT: ClassVar[float] = 10.0
     #: Groups of the workers that open a view for a key (held keys wait until it is open).
