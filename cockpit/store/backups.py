@@ -101,7 +101,14 @@ class BackupFilter:
         terms = (
             "b.site_id IN (SELECT id FROM sites WHERE " + test.format("domain") + ")",
             "b.server_id IN (SELECT id FROM servers WHERE " + test.format("name") + ")",
-            test.format("b.backend"),
+            # A regular expression is a call into Python per value: tried on each of the
+            # few backends once, not on every backup's.
+            (
+                "b.backend IN (SELECT k FROM (SELECT DISTINCT backend AS k FROM backups)"
+                " WHERE " + test.format("k") + ")"
+                if self.regex
+                else test.format("b.backend")
+            ),
             test.format("b.location"),
         )
         clause = " OR ".join(terms)

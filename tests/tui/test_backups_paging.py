@@ -171,6 +171,13 @@ async def test_the_backups_list_sorts_and_filters_in_the_store(backups_cockpit: 
         assert table.row_count == expected > 0
         rows = [table.row_at(i) for i in range(10)]
         assert all(r.cells[0].text.startswith("echo-") for r in rows if r)
+        # A regular expression on the backend.
+        assert screen.apply_filter("~^RESTIC$")
+        await settle(pilot)
+        assert table.row_count == SITES
+        assert screen.apply_filter("!~^restic$")
+        await settle(pilot)
+        assert table.row_count == BACKUPS - SITES
         # On the server's name, too (every site of the fleet is on web1 or web2).
         assert screen.apply_filter("web2")
         await settle(pilot)
