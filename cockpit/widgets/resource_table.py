@@ -218,10 +218,12 @@ class ListSource:
         self._haystacks: list[str] = []
         self._by_key: dict[str, str] = {}
         self._last: tuple[Query, list[Row]] | None = None
+        self._invalidations = 0
 
     def invalidate(self) -> None:
         self._rows = None
         self._last = None
+        self._invalidations += 1
 
     async def read(self) -> list[Row]:
         """Every row, read again from where they come from (nothing cached is changed)."""
@@ -245,8 +247,13 @@ class ListSource:
         self._last = None
 
     async def fetch(self, query: Query, offset: int, limit: int) -> tuple[Sequence[Row], int]:
-        if self._rows is None:
-            self._set_rows(list(await self._load()))
+        while self._rows is None:
+            invalidations = self._invalidations
+            rows = list(await self._load())
+            # Invalidated while reading (a reload after a change): these rows may predate
+            # the change, and must not be held for the reads after it.
+            if invalidations == self._invalidations:
+                self._set_rows(rows)
         if self._last is None or self._last[0] != query:
             self._last = (query, self._select(query))
         rows = self._last[1]
