@@ -135,11 +135,10 @@ def test_the_command_up_to_its_app_imports_only_the_start_view(tmp_path: Path) -
 
 
 def test_the_probe_sees_an_import_added_to_the_start_path(tmp_path: Path) -> None:
-    # What the two checks above would report if the start path imported the task engine
-    # (as the screens did, through the view registry) or a later view.
+    # What the check above reports if the start path imports a later view (the servers
+    # list, which imports the task engine for its actions).
     loaded = cli_path(tmp_path, extra="import cockpit.screens.servers")
-    assert {"cockpit.screens.servers", "cockpit.engine", "importlib.metadata"} <= loaded
-    assert loaded & set(HEAVY)
+    assert "cockpit.screens.servers" in sorted(loaded & {*HEAVY, *later_modules()})
 
 
 def test_every_view_of_the_registry_is_its_list_view() -> None:
