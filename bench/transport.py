@@ -112,8 +112,11 @@ async def _arounds(spec: dict[str, Any], round_: Callable[[], Any]) -> list[floa
 
 
 def child_cockpit(spec: dict[str, Any]) -> dict[str, Any]:
-    from cockpit.backends import transport_for
+    from cockpit import procstart
+    from cockpit.backends import ssh, transport_for  # noqa: F401  (as the worker at start)
     from cockpit.model import Server
+
+    procstart.imports_done()  # what the worker's start does (cockpit/engine/__main__.py)
 
     async def main() -> dict[str, Any]:
         # as the worker's transport factory does: one pool, transport_for per server

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from cockpit import __version__
+from cockpit import __version__, procstart
 
 if TYPE_CHECKING:
     from cockpit.config import Config
@@ -70,6 +70,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     from cockpit.store import NotFoundError, StoreError
     from cockpit.yamlio import YamlError
 
+    procstart.imports_done()  # a command's work starts: see cockpit.procstart
     try:
         return asyncio.run(coro)
     except NotFoundError as exc:

@@ -21,10 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from cockpit import procstart
+    from cockpit.backends import ssh  # noqa: F401  (the worker makes its SSH pool at start)
     from cockpit.config import ConfigError, load_config
+    from cockpit.engine import worker  # noqa: F401  (what serve imports)
     from cockpit.engine.daemon import serve
     from cockpit.store import StoreError
 
+    procstart.imports_done()  # the worker's imports are never walked by the collector again
     try:
         config = load_config(ns.config, overrides={"store": ns.store})
         return asyncio.run(serve(config))
