@@ -22,6 +22,8 @@ def worker(ctx: click.Context) -> None:
     """Run the task worker in the foreground (or: start, status, stop)."""
     if ctx.invoked_subcommand is not None:
         return
+    from cockpit import procstart
+    from cockpit.backends import ssh as _ssh  # noqa: F401  (what the worker loads to start)
     from cockpit.engine.daemon import serve
     from cockpit.store import StoreError
 
@@ -29,6 +31,7 @@ def worker(ctx: click.Context) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    procstart.imports_done()
     try:
         raise SystemExit(asyncio.run(serve(config)))
     except StoreError as exc:
