@@ -85,9 +85,11 @@ def schedule_add(
     """Add schedule NAME: queue KIND on TARGETS whenever CRON says."""
     from cockpit.commands.task import parse_args
 
-    values = parse_args(args)
+    parse_args(args)  # malformed pairs are refused before the store is opened
 
     async def body(engine: Engine) -> None:
+        # typed by the kind's declared params, as `cockpit task run --arg` reads them
+        values = parse_args(args, engine.registry.get(kind).params)
         s = await engine.add_schedule(name, cron, kind, targets, values)
         click.echo(f"schedule {s.name}: next run {_when(s.next_run)}")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -132,6 +134,15 @@ def test_schedules_are_managed_from_the_cli(cli: Cli) -> None:
     assert cli("schedule", "remove", "hourly-ping").returncode == 0
     assert "hourly-ping" not in cli("schedule", "list").stdout
     assert cli("schedule", "remove", "hourly-ping").returncode == 2
+    # args are read by the kind's declared params, as `task run --arg` reads them
+    deep = cli("schedule", "add", "deep", "7 * * * *", "stats.sites", "*", "--arg", "deep=yes")
+    assert deep.returncode == 0, deep.stderr
+    assert "deep\t7 * * * *\tstats.sites\t*\tactive" in cli("schedule", "list").stdout
+    with sqlite3.connect(cli.store) as con:
+        (stored,) = con.execute("SELECT args FROM schedules WHERE name = 'deep'").fetchone()
+    assert json.loads(stored) == {"deep": True}  # a boolean, not the text "yes"
+    unknown = cli("schedule", "add", "x", "0 * * * *", "nosuch.kind", "*", "--arg", "a=1")
+    assert unknown.returncode == 2 and "nosuch.kind" in unknown.stderr, unknown
 
 
 def test_worker_start_status_stop(cli: Cli) -> None:
