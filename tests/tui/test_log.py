@@ -515,13 +515,20 @@ async def test_save_writes_the_whole_log_from_the_store(
         assert "an escape  and [bold]markup[/bold]" in want[-1]  # the OSC is gone
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
-        assert any(f"saved 301 lines to {target}" in n.message for n in app._notifications)
+        # the file is renamed into place before the view says so
+        await wait_until(
+            pilot,
+            lambda: any(f"saved 301 lines to {target}" in n.message for n in app._notifications),
+            "the saved notice",
+        )
 
         # with a filter and its context; an existing file needs a second enter
         screen.apply_filter("error", context=1)
         await pilot.press("s")
         await pilot.press("enter")
-        assert "exists: enter again replaces it" in screen_text(app)
+        await wait_until(
+            pilot, lambda: "exists: enter again replaces it" in screen_text(app), "the warning"
+        )
         assert len(target.read_text().splitlines()) == 301
         before = target.stat().st_ino
         await pilot.press("enter")
@@ -536,6 +543,7 @@ async def test_save_writes_the_whole_log_from_the_store(
 
         # a directory that does not exist is refused, naming it
         await pilot.press("s", *["backspace"] * 20, *"nowhere/x.log", "enter")
+        await wait_until(pilot, lambda: screen._bar("save").error is not None, "the refusal")
         assert screen._bar("save").error == f"no directory {tmp_path / 'nowhere'}"
         await pilot.press("escape")
         assert not screen._bar("save").is_open
