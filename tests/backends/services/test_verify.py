@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -63,6 +64,13 @@ async def test_verify_records_facts_and_checks_every_configured_service(
     assert any(name.startswith("postgresql-") for name in software)
     assert any(name.startswith("php-fpm") for name in software)
     assert {"curl", "flock", "openssl", "psql"} <= set(software)
+    # restic (a backup backend) is on the test machine: found with its version; bind is
+    # not: not listed rather than listed with a made-up version
+    assert software["restic"]["version"] == _local_version(["restic", "version"])
+    if shutil.which("named") is None:
+        assert "bind" not in software
+    else:
+        assert software["bind"]["version"] == _local_version(["named", "-v"])
     names = {c.name: c for c in facts.checks}
     assert names["facts"].status is CheckStatus.OK
     assert names["layout"].status is CheckStatus.OK
