@@ -276,7 +276,7 @@ class CockpitApp(App[None]):
             flying = self._key_in_flight
             if flying is not None:
                 at = self._key_at
-                if at is not None and not _alive(at):
+                if at is not None and at is not self and not _alive(at):
                     # Closed (a view popped) with the step queued behind the key: go on.
                     self._key_follow(flying, at.parent or self)
                 if self._key_settled():
