@@ -22,12 +22,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import Static
 
 from cockpit.engine import KindInfo, TargetKind, Task
 from cockpit.messages import OpenView
@@ -36,10 +31,11 @@ from cockpit.screens.actions import TaskLauncher, danger_of
 from cockpit.screens.backups import human_size
 from cockpit.screens.base import ViewScreen, changing
 from cockpit.screens.confirm import Danger
+from cockpit.screens.detail import DetailScreen
 from cockpit.screens.tasks import clock, outcome
 from cockpit.textsafe import sanitize
 from cockpit.widgets.marks import Selection
-from cockpit.widgets.scrolling import scroll, scroll_bindings
+from cockpit.widgets.scrolling import scroll_bindings
 
 __all__ = [
     "BackupDetail",
@@ -184,7 +180,7 @@ def render_backup(backup_id: int, detail: BackupDetail) -> RenderableType:
     return sheet.render()
 
 
-class BackupScreen(TaskLauncher):
+class BackupScreen(DetailScreen[BackupDetail], TaskLauncher):
     """One backup, read in a worker when the view opens (and on ctrl+r)."""
 
     TARGET: ClassVar[TargetKind] = TargetKind.SITE
@@ -197,22 +193,14 @@ class BackupScreen(TaskLauncher):
         Binding("D", "run('delete')", "Delete", id="backup.delete"),
     ]
 
-    AUTO_FOCUS = "#detail"
-
     DEFAULT_CSS = """
     BackupScreen #detail { border: round $primary; border-title-color: $text-primary; }
     BackupScreen #body { padding: 0 1; }
     """
 
-    class Loaded(Message):
-        def __init__(self, detail: BackupDetail) -> None:
-            self.detail = detail
-            super().__init__()
-
     def __init__(self, backup_id: int) -> None:
         super().__init__()
         self.backup_id = backup_id
-        self.detail: BackupDetail | None = None
 
     @property
     def view_key(self) -> str:
@@ -229,28 +217,6 @@ class BackupScreen(TaskLauncher):
     @property
     def shown(self) -> Backup | None:
         return self.detail.backup if self.detail is not None else None
-
-    def main_widget(self) -> Widget | None:
-        return self.query_one("#detail", VerticalScroll)
-
-    def ready_for_keys(self) -> bool:
-        return super().ready_for_keys() and self.detail is not None
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        with VerticalScroll(id="detail"):
-            yield Static(Text(" loading…", "italic"), id="body")
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#detail").border_title = Text(f"backup {self.backup_id}")
-        self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    def action_scroll(self, how: str) -> None:
-        scroll(self.query_one("#detail", VerticalScroll), how)
 
     @work(name="loading the backup", group="backup-detail", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -288,10 +254,8 @@ class BackupScreen(TaskLauncher):
         if self.detail is not None:
             self.load()
 
-    def on_backup_screen_loaded(self, message: BackupScreen.Loaded) -> None:
-        self.detail = message.detail
-        self.query_one("#body", Static).update(render_backup(self.backup_id, message.detail))
-        self.refresh_bindings()
+    def render_detail(self, detail: BackupDetail) -> RenderableType:
+        return render_backup(self.backup_id, detail)
 
     # -- keys ------------------------------------------------------------------------------
 

@@ -24,20 +24,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import Static
 
 from cockpit.engine import Batch, Schedule, TaskState
 from cockpit.messages import OpenView
 from cockpit.screens.backup import Sheet
-from cockpit.screens.base import ViewScreen, changing
+from cockpit.screens.base import changing
+from cockpit.screens.detail import DetailScreen
 from cockpit.screens.tasks import clock
 from cockpit.store import NotFoundError
 from cockpit.textsafe import sanitize
 from cockpit.widgets.resource_table import Column, ListSource, ResourceTable, Row, cell
-from cockpit.widgets.scrolling import scroll, scroll_bindings
+from cockpit.widgets.scrolling import scroll_bindings
 
 __all__ = ["Run", "ScheduleDetail", "ScheduleScreen", "cron_meaning", "render_schedule"]
 
@@ -174,7 +171,7 @@ def render_schedule(name: str, detail: ScheduleDetail) -> RenderableType:
     return sheet.render()
 
 
-class ScheduleScreen(ViewScreen):
+class ScheduleScreen(DetailScreen[ScheduleDetail]):
     """One schedule, read in a worker when the view opens (and on ctrl+r)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -182,8 +179,6 @@ class ScheduleScreen(ViewScreen):
         Binding("p", "toggle_pause", "Pause/resume", id="schedule.pause"),
         Binding("b", "open_batch", "Last batch", id="schedule.batch"),
     ]
-
-    AUTO_FOCUS = "#detail"
 
     DEFAULT_CSS = """
     ScheduleScreen #detail {
@@ -202,15 +197,9 @@ class ScheduleScreen(ViewScreen):
     }
     """
 
-    class Loaded(Message):
-        def __init__(self, detail: ScheduleDetail) -> None:
-            self.detail = detail
-            super().__init__()
-
     def __init__(self, name: str) -> None:
         super().__init__()
         self.schedule_name = name
-        self.detail: ScheduleDetail | None = None
 
     @property
     def view_key(self) -> str:
@@ -224,17 +213,7 @@ class ScheduleScreen(ViewScreen):
     def shown(self) -> Schedule | None:
         return self.detail.schedule if self.detail is not None else None
 
-    def main_widget(self) -> Widget | None:
-        return self.query_one("#detail", VerticalScroll)
-
-    def ready_for_keys(self) -> bool:
-        return super().ready_for_keys() and self.detail is not None
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        with VerticalScroll(id="detail"):
-            yield Static(Text(" loading…", "italic"), id="body")
-
+    def compose_below(self) -> ComposeResult:
         async def runs() -> list[Row]:
             return [run_row(r) for r in self.detail.runs] if self.detail else []
 
@@ -245,18 +224,9 @@ class ScheduleScreen(ViewScreen):
             empty_text="no batch queued by this schedule",
             id="runs",
         )
-        yield from self.compose_footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#detail").border_title = Text(self.crumb)
+    def mounted(self) -> None:
         self.query_one("#runs").border_title = Text("last runs")
-        self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    def action_scroll(self, how: str) -> None:
-        scroll(self.query_one("#detail", VerticalScroll), how)
 
     @work(name="loading the schedule", group="schedule-detail", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -285,14 +255,13 @@ class ScheduleScreen(ViewScreen):
         if self.detail is not None:
             self.load()
 
-    def on_schedule_screen_loaded(self, message: ScheduleScreen.Loaded) -> None:
-        self.detail = message.detail
-        body = render_schedule(self.schedule_name, message.detail)
-        self.query_one("#body", Static).update(body)
-        schedule = message.detail.schedule
+    def render_detail(self, detail: ScheduleDetail) -> RenderableType:
+        return render_schedule(self.schedule_name, detail)
+
+    def detail_shown(self, detail: ScheduleDetail) -> None:
+        schedule = detail.schedule
         self.query_one("#detail").set_class(schedule is not None and schedule.paused, "-paused")
         self.query_one("#runs", ResourceTable).reload()
-        self.refresh_bindings()
 
     @on(ResourceTable.Selected, "#runs")
     def _run_chosen(self, event: ResourceTable.Selected) -> None:

@@ -11,24 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import Static
 
 from cockpit.engine import Task
 from cockpit.messages import OpenView, Scope
 from cockpit.model import Backup, Platform, Server, ServiceKind, Site
 from cockpit.screens.backups import human_size
-from cockpit.screens.base import ViewScreen
+from cockpit.screens.detail import DetailScreen
 from cockpit.screens.tasks import clock, outcome
 from cockpit.textsafe import sanitize
 from cockpit.widgets.header import environment_tone
-from cockpit.widgets.scrolling import scroll, scroll_bindings
+from cockpit.widgets.scrolling import scroll_bindings
 
 __all__ = ["SiteDetail", "SiteScreen", "render_site"]
 
@@ -115,7 +111,7 @@ def render_site(domain: str, detail: SiteDetail) -> Text:
     return out
 
 
-class SiteScreen(ViewScreen):
+class SiteScreen(DetailScreen[SiteDetail]):
     """One site, read in a worker when the view opens (and on ctrl+r)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -127,8 +123,6 @@ class SiteScreen(ViewScreen):
         Binding("S", "stats", "Stats", id="site.stats"),
     ]
 
-    AUTO_FOCUS = "#detail"
-
     DEFAULT_CSS = """
     SiteScreen #detail {
         border: round $primary;
@@ -139,15 +133,9 @@ class SiteScreen(ViewScreen):
     SiteScreen #body { padding: 0 1; }
     """
 
-    class Loaded(Message):
-        def __init__(self, detail: SiteDetail) -> None:
-            self.detail = detail
-            super().__init__()
-
     def __init__(self, domain: str) -> None:
         super().__init__()
         self.domain = domain
-        self.detail: SiteDetail | None = None
 
     @property
     def view_key(self) -> str:
@@ -157,27 +145,9 @@ class SiteScreen(ViewScreen):
     def crumb(self) -> str:
         return self.domain
 
-    def main_widget(self) -> Widget | None:
-        return self.query_one("#detail", VerticalScroll)
-
-    def ready_for_keys(self) -> bool:
-        return super().ready_for_keys() and self.detail is not None
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        with VerticalScroll(id="detail"):
-            yield Static(Text(" loading…", "italic"), id="body")
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#detail").border_title = Text(f"site {sanitize(self.domain)}")
-        self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    def action_scroll(self, how: str) -> None:
-        scroll(self.query_one("#detail", VerticalScroll), how)
+    @property
+    def detail_title(self) -> str:
+        return f"site {sanitize(self.domain)}"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "jump":
@@ -223,16 +193,16 @@ class SiteScreen(ViewScreen):
             self.Loaded(SiteDetail(site, platform, server, backups, db_server, tasks))
         )
 
-    def on_site_screen_loaded(self, message: SiteScreen.Loaded) -> None:
-        self.detail = message.detail
-        self.query_one("#body", Static).update(render_site(self.domain, message.detail))
-        env = message.detail.server.environment if message.detail.server else None
+    def render_detail(self, detail: SiteDetail) -> RenderableType:
+        return render_site(self.domain, detail)
+
+    def detail_shown(self, detail: SiteDetail) -> None:
+        env = detail.server.environment if detail.server else None
         self.set_environment(env)
         tone = environment_tone(env) if env else None
-        detail = self.query_one("#detail")
-        detail.set_class(tone == "prod", "-env-prod")
-        detail.set_class(tone == "staging", "-env-staging")
-        self.refresh_bindings()
+        box = self.query_one("#detail")
+        box.set_class(tone == "prod", "-env-prod")
+        box.set_class(tone == "staging", "-env-staging")
 
     def action_stats(self) -> None:
         """The site's statistics, as charts."""

@@ -12,23 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from cockpit.engine import Batch, StepRecord, StepState, TargetKind, Task, TaskError, TaskState
 from cockpit.messages import OpenView, Scope
-from cockpit.screens.base import ViewScreen, changing
+from cockpit.screens.base import changing
+from cockpit.screens.detail import DetailScreen
 from cockpit.screens.tasks import STATE_TONE, clock, open_task_log, outcome, seconds_text, took
 from cockpit.store import NotFoundError
 from cockpit.textsafe import sanitize
-from cockpit.widgets.scrolling import scroll, scroll_bindings
+from cockpit.widgets.scrolling import scroll_bindings
 
 __all__ = ["TaskDetail", "TaskScreen", "render_task"]
 
@@ -134,7 +131,7 @@ def render_task(task_id: int, detail: TaskDetail) -> Text:
     return out
 
 
-class TaskScreen(ViewScreen):
+class TaskScreen(DetailScreen[TaskDetail]):
     """One task, read when the view opens and again every second while it runs."""
 
     POLL_SECONDS: ClassVar[float] = 1.0
@@ -148,23 +145,15 @@ class TaskScreen(ViewScreen):
         Binding("l", "open_log", "Log", id="task.log"),
     ]
 
-    AUTO_FOCUS = "#detail"
-
     DEFAULT_CSS = """
     TaskScreen #detail { border: round $primary; border-title-color: $text-primary; }
     TaskScreen #detail.-failed { border: round $error; }
     TaskScreen #body { padding: 0 1; }
     """
 
-    class Loaded(Message):
-        def __init__(self, detail: TaskDetail) -> None:
-            self.detail = detail
-            super().__init__()
-
     def __init__(self, task_id: int) -> None:
         super().__init__()
         self.task_id = task_id
-        self.detail: TaskDetail | None = None
         self._loading: Worker[None] | None = None
 
     @property
@@ -179,22 +168,8 @@ class TaskScreen(ViewScreen):
     def shown_task(self) -> Task | None:
         return self.detail.task if self.detail is not None else None
 
-    def main_widget(self) -> Widget | None:
-        return self.query_one("#detail", VerticalScroll)
-
-    def ready_for_keys(self) -> bool:
-        return super().ready_for_keys() and self.detail is not None
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        with VerticalScroll(id="detail"):
-            yield Static(Text(" loading…", "italic"), id="body")
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#detail").border_title = Text(f"task {self.task_id}")
+    def mounted(self) -> None:
         self.set_interval(self.POLL_SECONDS, self._tick)
-        self.load()
 
     def _tick(self) -> None:
         task = self.shown_task
@@ -204,12 +179,6 @@ class TaskScreen(ViewScreen):
         )
         if self.is_current and not loading and (task is None or not task.state.final):
             self._loading = self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    def action_scroll(self, how: str) -> None:
-        scroll(self.query_one("#detail", VerticalScroll), how)
 
     @work(name="loading the task", group="task-detail", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -229,13 +198,13 @@ class TaskScreen(ViewScreen):
             retried = [t for t in later if t.retry_of == task.id]
         self.post_message(self.Loaded(TaskDetail(task, steps, batch, retried, batch_size)))
 
-    def on_task_screen_loaded(self, message: TaskScreen.Loaded) -> None:
-        self.detail = message.detail
-        self.query_one("#body", Static).update(render_task(self.task_id, message.detail))
-        task = message.detail.task
+    def render_detail(self, detail: TaskDetail) -> RenderableType:
+        return render_task(self.task_id, detail)
+
+    def detail_shown(self, detail: TaskDetail) -> None:
+        task = detail.task
         bad = task is not None and STATE_TONE.get(task.state) == "bad"
         self.query_one("#detail").set_class(bad, "-failed")
-        self.refresh_bindings()
 
     # -- keys ------------------------------------------------------------------------------
 
