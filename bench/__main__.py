@@ -23,8 +23,12 @@ def available() -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
-    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print, do not update docs/benchmarks.md"
+    )
     args = parser.parse_args()
     names = args.names or available()
     unknown = [n for n in names if n not in available()]

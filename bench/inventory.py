@@ -24,28 +24,50 @@ SERVERS, PLATFORMS, CLIENTS, SITES = 1_000, 5_000, 2_000, 100_000
 
 def generate(path: Path) -> None:
     servers = [
-        {"name": f"web{i:04d}", "address": f"10.{i // 250}.{i % 250}.1",
-         "environment": "prod" if i % 3 else "staging",
-         "services": [{"kind": "http", "type": "nginx"}, {"kind": "db", "type": "mysql"}]}
+        {
+            "name": f"web{i:04d}",
+            "address": f"10.{i // 250}.{i % 250}.1",
+            "environment": "prod" if i % 3 else "staging",
+            "services": [{"kind": "http", "type": "nginx"}, {"kind": "db", "type": "mysql"}],
+        }
         for i in range(SERVERS)
     ]
-    clients = [{"name": f"client{i:04d}", "contact": f"ops@client{i}.example"} for i in range(CLIENTS)]
+    clients = [
+        {"name": f"client{i:04d}", "contact": f"ops@client{i}.example"} for i in range(CLIENTS)
+    ]
     platforms = [
-        {"name": f"pf{i:05d}", "server": f"web{i % SERVERS:04d}", "type": ("wordpress", "php", "static", "drupal")[i % 4],
-         "root": f"/var/lib/cockpit/platforms/pf{i:05d}"}
+        {
+            "name": f"pf{i:05d}",
+            "server": f"web{i % SERVERS:04d}",
+            "type": ("wordpress", "php", "static", "drupal")[i % 4],
+            "root": f"/var/lib/cockpit/platforms/pf{i:05d}",
+        }
         for i in range(PLATFORMS)
     ]
     sites = []
     for i in range(SITES):
-        site: dict[str, object] = {"domain": f"site{i:06d}.example{i % 7}.com", "platform": f"pf{i % PLATFORMS:05d}",
-                                   "client": f"client{i % CLIENTS:04d}"}
+        site: dict[str, object] = {
+            "domain": f"site{i:06d}.example{i % 7}.com",
+            "platform": f"pf{i % PLATFORMS:05d}",
+            "client": f"client{i % CLIENTS:04d}",
+        }
         if i % 5 == 0:
             site["aliases"] = [f"www.site{i:06d}.example{i % 7}.com"]
         if i % 10 == 0:
             site["https"] = "required"
         sites.append(site)
-    doc = {"version": 1, "servers": servers, "clients": clients, "platforms": platforms, "sites": sites}
-    path.write_text(yaml.dump(doc, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=None, width=1000))
+    doc = {
+        "version": 1,
+        "servers": servers,
+        "clients": clients,
+        "platforms": platforms,
+        "sites": sites,
+    }
+    path.write_text(
+        yaml.dump(
+            doc, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=None, width=1000
+        )
+    )
 
 
 def cli(env: dict[str, str], *args: str) -> tuple[float, str]:
@@ -90,7 +112,11 @@ async def page_timings(store: Path) -> list[list[str]]:
 def run() -> Section:
     with tempfile.TemporaryDirectory(prefix="cockpit-bench-") as tmp:
         tmpdir = Path(tmp)
-        env = {**os.environ, "XDG_DATA_HOME": str(tmpdir / "data"), "XDG_CONFIG_HOME": str(tmpdir / "config")}
+        env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(tmpdir / "data"),
+            "XDG_CONFIG_HOME": str(tmpdir / "config"),
+        }
         inv = tmpdir / "fleet.yaml"
         generate(inv)
         size_mb = inv.stat().st_size / 1e6

@@ -59,7 +59,11 @@ def write(section: Section) -> None:
     begin, end = f"<!-- bench:{section.name} -->", f"<!-- /bench:{section.name} -->"
     block = f"{begin}\n## {section.title}\n\n{stamp()}\n\n{section.body.strip()}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
     REPORT.write_text(text, encoding="utf-8")
 
 

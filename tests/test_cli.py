@@ -25,10 +25,21 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def cockpit(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(COCKPIT), *args], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+def cockpit(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(COCKPIT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"cockpit {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"cockpit {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -44,7 +55,9 @@ def test_version_and_help_list_every_command(env: dict[str, str]) -> None:
         assert command in inv
 
 
-def test_first_run_creates_private_store_with_localhost(env: dict[str, str], tmp_path: Path) -> None:
+def test_first_run_creates_private_store_with_localhost(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     out = cockpit(env, "server", "list").stdout
     name, address, transport, _environment, _services, health = out.strip().split("\t")
     assert health == "unknown"
@@ -60,7 +73,9 @@ def test_store_option_and_config_commands(env: dict[str, str], tmp_path: Path) -
     other = tmp_path / "elsewhere" / "c.db"
     cockpit(env, "--store", str(other), "server", "list")
     assert other.exists()
-    assert cockpit(env, "config", "path").stdout.strip() == str(tmp_path / "config" / "cockpit" / "config.yaml")
+    assert cockpit(env, "config", "path").stdout.strip() == str(
+        tmp_path / "config" / "cockpit" / "config.yaml"
+    )
     shown = yaml.safe_load(cockpit(env, "config", "show").stdout)
     assert shown["store"] == str(tmp_path / "data" / "cockpit" / "cockpit.db")
 
@@ -84,13 +99,19 @@ def test_inventory_apply_dry_run_prune_and_export(env: dict[str, str], tmp_path:
     assert cockpit(env, "inventory", "apply", str(exported)).stdout.startswith("0 changes")
     pruned = cockpit(env, "inventory", "apply", str(inv), "--prune").stdout
     assert "- server localhost" in pruned
-    assert [line.split("\t")[0] for line in cockpit(env, "server", "list").stdout.splitlines()] == ["web1"]
+    assert [line.split("\t")[0] for line in cockpit(env, "server", "list").stdout.splitlines()] == [
+        "web1"
+    ]
 
 
-def test_broken_file_changes_nothing_and_names_the_cause(env: dict[str, str], tmp_path: Path) -> None:
+def test_broken_file_changes_nothing_and_names_the_cause(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     before = cockpit(env, "inventory", "export").stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text("servers:\n  - {name: ok, address: 192.0.2.1}\n  - {name: evil, address: \"a.example\\nb\"}\n")
+    bad.write_text(
+        'servers:\n  - {name: ok, address: 192.0.2.1}\n  - {name: evil, address: "a.example\\nb"}\n'
+    )
     result = cockpit(env, "inventory", "apply", str(bad), check=False)
     assert result.returncode == 2
     assert f"{bad}:3:18: servers[1].address: must not contain whitespace" in result.stderr
@@ -109,7 +130,9 @@ def test_unreadable_store_location_is_a_clear_error(env: dict[str, str], tmp_pat
 
 def test_import_ssh_config(env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
-    config.write_text("Host web2\n  HostName 192.0.2.20\n  Port 2200\n  User deploy\nHost *.wild\n  User x\n")
+    config.write_text(
+        "Host web2\n  HostName 192.0.2.20\n  Port 2200\n  User deploy\nHost *.wild\n  User x\n"
+    )
     result = cockpit(env, "inventory", "import-ssh-config", str(config))
     assert "+ server web2" in result.stdout
     assert "skipped" in result.stderr

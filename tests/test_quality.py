@@ -22,6 +22,11 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_is_applied() -> None:
+    result = run(str(BIN / "ruff"), "format", "--check", "cockpit", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_strict_is_clean() -> None:
     result = run(str(BIN / "mypy"), "--cache-dir=/tmp/cockpit-mypy-cache")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -61,5 +66,7 @@ def test_core_layers_do_not_import_textual_at_runtime() -> None:
         "import sys, cockpit.cli, cockpit.core, cockpit.inventory.plan, cockpit.store;"
         "print('textual' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

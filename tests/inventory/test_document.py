@@ -26,10 +26,27 @@ FULL = Inventory(
         ),
     ),
     clients=(Client(name="acme", contact="ops@acme.example", quotas={"disk_mb": 100}),),
-    platforms=(Platform(name="wp6", server="web1", type="wordpress", root="/srv/cockpit/wp6", release="6.4.2", locked=True),),
+    platforms=(
+        Platform(
+            name="wp6",
+            server="web1",
+            type="wordpress",
+            root="/srv/cockpit/wp6",
+            release="6.4.2",
+            locked=True,
+        ),
+    ),
     sites=(
-        Site(domain="bücher.example", platform="wp6", client="acme", aliases=("www.xn--bcher-kva.example", "*.shop.example"),
-             redirection="www.xn--bcher-kva.example", db_server="web1", https="on", status="disabled"),
+        Site(
+            domain="bücher.example",
+            platform="wp6",
+            client="acme",
+            aliases=("www.xn--bcher-kva.example", "*.shop.example"),
+            redirection="www.xn--bcher-kva.example",
+            db_server="web1",
+            https="on",
+            status="disabled",
+        ),
         Site(domain="off.example", platform="wp6", https="off"),
         Site(domain="yes.example", platform="wp6", https="required"),
     ),
@@ -54,18 +71,35 @@ def test_export_leaves_out_defaults_and_ids() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "where", "reason"),
     [
-        ("servers:\n  - name: a\n    address: 192.0.2.1\n    colour: red\n", ":4:5: servers[0].colour", "unknown key"),
+        (
+            "servers:\n  - name: a\n    address: 192.0.2.1\n    colour: red\n",
+            ":4:5: servers[0].colour",
+            "unknown key",
+        ),
         ("servers:\n  - name: a\n    address: 'x;rm'\n", ":3:5: servers[0].address", "label"),
-        ("sites:\n  - domain: ok.example\n    platform: p\n    aliases: [bad..example]\n", "sites[0].aliases", "empty label"),
-        ("servers:\n  - name: a\n    address: 192.0.2.1\n    services:\n      - {kind: http, type: nginx, settings: {db_password: x}}\n",
-         "servers[0].services[0].settings", "secrets belong in the secrets file"),
-        ("servers:\n  - name: a\n    address: 192.0.2.1\n  - name: a\n    address: 192.0.2.1\n    address: 192.0.2.2\n", ":6:5", "duplicate"),
+        (
+            "sites:\n  - domain: ok.example\n    platform: p\n    aliases: [bad..example]\n",
+            "sites[0].aliases",
+            "empty label",
+        ),
+        (
+            "servers:\n  - name: a\n    address: 192.0.2.1\n    services:\n      - {kind: http, type: nginx, settings: {db_password: x}}\n",
+            "servers[0].services[0].settings",
+            "secrets belong in the secrets file",
+        ),
+        (
+            "servers:\n  - name: a\n    address: 192.0.2.1\n  - name: a\n    address: 192.0.2.1\n    address: 192.0.2.2\n",
+            ":6:5",
+            "duplicate",
+        ),
         ("version: 2\n", ":1:1: version", "unsupported inventory version"),
         ("servers: [\n", "inv.yaml:", ""),
         ("widgets: []\n", ":1:1: widgets", "unknown key"),
     ],
 )
-def test_errors_name_file_line_column_and_key(tmp_path: Path, yaml_text: str, where: str, reason: str) -> None:
+def test_errors_name_file_line_column_and_key(
+    tmp_path: Path, yaml_text: str, where: str, reason: str
+) -> None:
     path = tmp_path / "inv.yaml"
     path.write_text(yaml_text)
     with pytest.raises(YamlError) as err:
@@ -113,8 +147,33 @@ from hypothesis import strategies as st  # noqa: E402
 
 # What the model lets a setting hold; the emitter must quote what YAML would misread.
 _setting_text = st.one_of(
-    st.from_regex(r"[A-Za-z0-9._:/@+,=%~-]([A-Za-z0-9._:/@+,=%~ -]{0,30}[A-Za-z0-9._:/@+,=%~-])?", fullmatch=True),
-    st.sampled_from(["on", "off", "yes", "No", "null", "~", "-1", "0x10", "1e5", ".inf", "0755", "12:30", "2024-01-01", "- a", ": b", "a: b", "a,b", "%x", "@y"]),
+    st.from_regex(
+        r"[A-Za-z0-9._:/@+,=%~-]([A-Za-z0-9._:/@+,=%~ -]{0,30}[A-Za-z0-9._:/@+,=%~-])?",
+        fullmatch=True,
+    ),
+    st.sampled_from(
+        [
+            "on",
+            "off",
+            "yes",
+            "No",
+            "null",
+            "~",
+            "-1",
+            "0x10",
+            "1e5",
+            ".inf",
+            "0755",
+            "12:30",
+            "2024-01-01",
+            "- a",
+            ": b",
+            "a: b",
+            "a,b",
+            "%x",
+            "@y",
+        ]
+    ),
 )
 
 
@@ -122,21 +181,44 @@ _setting_text = st.one_of(
 @given(
     values=st.dictionaries(
         st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True).filter(
-            lambda k: not any(w in k for w in ("pass", "secret", "token", "private", "credential", "apikey", "api_key"))
+            lambda k: (
+                not any(
+                    w in k
+                    for w in (
+                        "pass",
+                        "secret",
+                        "token",
+                        "private",
+                        "credential",
+                        "apikey",
+                        "api_key",
+                    )
+                )
+            )
         ),
         st.one_of(_setting_text, st.integers(-(2**40), 2**40), st.booleans()),
         max_size=5,
     ),
     environment=st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
 )
-def test_dump_reads_back_identically_through_pyyaml_and_yamlio(values: dict, environment: str) -> None:
+def test_dump_reads_back_identically_through_pyyaml_and_yamlio(
+    values: dict, environment: str
+) -> None:
     """Whatever a setting holds (quotes, colons, '#', YAML words, unicode), it reads back."""
     import yaml as pyyaml
 
     from cockpit.inventory.document import inventory_from_node
 
-    inv = Inventory(servers=(Server(name="s", address="192.0.2.1", environment=environment,
-                                    services=(Service("http", "nginx", values),)),))
+    inv = Inventory(
+        servers=(
+            Server(
+                name="s",
+                address="192.0.2.1",
+                environment=environment,
+                services=(Service("http", "nginx", values),),
+            ),
+        )
+    )
     text = dump_inventory(inv)
     assert inventory_from_node(loads(text)).inventory == inv
     parsed = pyyaml.safe_load(text)

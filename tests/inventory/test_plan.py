@@ -24,12 +24,26 @@ def fleet() -> Inventory:
         ),
         clients=(Client(name="acme", contact="ops@acme.example", quotas={"disk_mb": 500}),),
         platforms=(
-            Platform(name="wp6", server="web1", type="wordpress", root="/var/lib/cockpit/platforms/wp6"),
-            Platform(name="static", server="web1", type="static", root="/var/lib/cockpit/platforms/static"),
+            Platform(
+                name="wp6", server="web1", type="wordpress", root="/var/lib/cockpit/platforms/wp6"
+            ),
+            Platform(
+                name="static",
+                server="web1",
+                type="static",
+                root="/var/lib/cockpit/platforms/static",
+            ),
         ),
         sites=(
-            Site(domain="example.com", platform="wp6", client="acme", aliases=("www.example.com",),
-                 redirection="www.example.com", db_server="db1", https="required"),
+            Site(
+                domain="example.com",
+                platform="wp6",
+                client="acme",
+                aliases=("www.example.com",),
+                redirection="www.example.com",
+                db_server="db1",
+                https="required",
+            ),
             Site(domain="static.example.org", platform="static", status="disabled"),
         ),
     )
@@ -98,26 +112,78 @@ async def test_unmentioned_entities_are_kept_unless_pruned(db: Database) -> None
 @pytest.mark.parametrize(
     ("mutate", "kind", "field", "reason"),
     [
-        (lambda inv: Inventory(inv.servers, inv.clients, inv.platforms,
-                               (Site(domain="x.example", platform="nope"),)),
-         "site", "platform", "no platform nope"),
-        (lambda inv: Inventory(inv.servers, inv.clients, inv.platforms,
-                               (Site(domain="x.example", platform="wp6", client="ghost"),)),
-         "site", "client", "no client ghost"),
-        (lambda inv: Inventory(inv.servers, inv.clients,
-                               (Platform(name="p", server="web9", type="php", root="/var/lib/cockpit/p"),), ()),
-         "platform", "server", "no server web9"),
-        (lambda inv: Inventory(inv.servers, inv.clients,
-                               (Platform(name="p", server="web1", type="php", root="/etc/p"),), ()),
-         "platform", "root", "must be inside /var/lib/cockpit"),
-        (lambda inv: Inventory(inv.servers, inv.clients, inv.platforms,
-                               (Site(domain="a.example", platform="wp6", aliases=("b.example",)),
-                                Site(domain="b.example", platform="wp6"))),
-         "site", "aliases", "b.example is a site of its own"),
-        (lambda inv: Inventory(inv.servers, inv.clients, inv.platforms,
-                               (Site(domain="a.example", platform="wp6", aliases=("c.example",)),
-                                Site(domain="b.example", platform="wp6", aliases=("c.example",)))),
-         "site", "aliases", "c.example is also an alias of a.example"),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                inv.platforms,
+                (Site(domain="x.example", platform="nope"),),
+            ),
+            "site",
+            "platform",
+            "no platform nope",
+        ),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                inv.platforms,
+                (Site(domain="x.example", platform="wp6", client="ghost"),),
+            ),
+            "site",
+            "client",
+            "no client ghost",
+        ),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                (Platform(name="p", server="web9", type="php", root="/var/lib/cockpit/p"),),
+                (),
+            ),
+            "platform",
+            "server",
+            "no server web9",
+        ),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                (Platform(name="p", server="web1", type="php", root="/etc/p"),),
+                (),
+            ),
+            "platform",
+            "root",
+            "must be inside /var/lib/cockpit",
+        ),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                inv.platforms,
+                (
+                    Site(domain="a.example", platform="wp6", aliases=("b.example",)),
+                    Site(domain="b.example", platform="wp6"),
+                ),
+            ),
+            "site",
+            "aliases",
+            "b.example is a site of its own",
+        ),
+        (
+            lambda inv: Inventory(
+                inv.servers,
+                inv.clients,
+                inv.platforms,
+                (
+                    Site(domain="a.example", platform="wp6", aliases=("c.example",)),
+                    Site(domain="b.example", platform="wp6", aliases=("c.example",)),
+                ),
+            ),
+            "site",
+            "aliases",
+            "c.example is also an alias of a.example",
+        ),
         (lambda inv: Inventory(inv.servers + inv.servers[:1]), "server", "name", "is listed twice"),
     ],
 )
@@ -146,7 +212,9 @@ async def test_failure_inside_transaction_rolls_everything_back(db: Database, mo
 
 def test_plan_orders_deletions_after_creations_and_sites_first() -> None:
     current = fleet()
-    result = plan(current, Inventory(servers=(Server(name="new", address="192.0.2.99"),)), prune=True)
+    result = plan(
+        current, Inventory(servers=(Server(name="new", address="192.0.2.99"),)), prune=True
+    )
     actions = [(c.action, c.kind) for c in result.changes]
     assert actions[0] == ("create", "server")
     deletes = [kind for action, kind in actions if action == "delete"]
@@ -156,10 +224,15 @@ def test_plan_orders_deletions_after_creations_and_sites_first() -> None:
 async def test_alias_moves_between_sites_in_one_apply(db: Database) -> None:
     await apply(db, fleet())
     inv = fleet()
-    moved = Inventory(inv.servers, inv.clients, inv.platforms, (
-        Site(domain="example.com", platform="wp6", client="acme"),
-        Site(domain="static.example.org", platform="static", aliases=("www.example.com",)),
-    ))
+    moved = Inventory(
+        inv.servers,
+        inv.clients,
+        inv.platforms,
+        (
+            Site(domain="example.com", platform="wp6", client="acme"),
+            Site(domain="static.example.org", platform="static", aliases=("www.example.com",)),
+        ),
+    )
     await apply(db, moved)
     sites = {s.domain: s for s in (await load_current(db)).sites}
     assert sites["static.example.org"].aliases == ("www.example.com",)
