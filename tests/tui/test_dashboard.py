@@ -6,7 +6,6 @@ real collectors run on this machine."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Any
 
 import pytest
 from rich.segment import Segment
-from statskit import DB1_ERROR, NOW, add_stats
+from statskit import DB1_ERROR, NOW
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Sparkline, Static
-from tuikit import build_store, screen_text, settle, site_domain
+from tuikit import screen_text, settle, site_domain
 
 from cockpit.app import CockpitApp, known_binding_ids, make_app
 from cockpit.config import Config
@@ -40,37 +39,14 @@ SnapCompare = Callable[..., bool]
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def stats_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fleet with a week of statistics, built once and copied for each test."""
-    path = tmp_path_factory.mktemp("stats") / "cockpit.db"
-
-    async def build() -> None:
-        await build_store(path, 300)
-        await add_stats(path)
-
-    asyncio.run(build())
-    return path
-
-
-@pytest.fixture
-def stats_store(store_path: Path, stats_template: Path) -> Path:
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{stats_template}{suffix}")
-        if source.exists():
-            shutil.copy(source, f"{store_path}{suffix}")
-    return store_path
-
-
 @pytest.fixture
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("cockpit.screens.stats.now", lambda: NOW)
 
 
 @pytest.fixture
-async def stats_cockpit(stats_store: Path, pinned_clock: None) -> AsyncIterator[Cockpit]:
-    cockpit = await Cockpit.open(Config(store=stats_store))
+async def stats_cockpit(oncall_store: Path, pinned_clock: None) -> AsyncIterator[Cockpit]:
+    cockpit = await Cockpit.open(Config(store=oncall_store))
     try:
         yield cockpit
     finally:
@@ -78,8 +54,8 @@ async def stats_cockpit(stats_store: Path, pinned_clock: None) -> AsyncIterator[
 
 
 @pytest.fixture
-def stats_cockpit_sync(stats_store: Path, pinned_clock: None) -> Iterator[Cockpit]:
-    cockpit = asyncio.run(Cockpit.open(Config(store=stats_store)))
+def stats_cockpit_sync(oncall_store: Path, pinned_clock: None) -> Iterator[Cockpit]:
+    cockpit = asyncio.run(Cockpit.open(Config(store=oncall_store)))
     try:
         yield cockpit
     finally:
@@ -406,11 +382,11 @@ async def test_remote_text_is_sanitised(stats_cockpit: Cockpit) -> None:
 
 
 async def test_no_color_and_mono_keep_meaning(
-    stats_store: Path, pinned_clock: None, monkeypatch: pytest.MonkeyPatch
+    oncall_store: Path, pinned_clock: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without colour the states read as words and glyphs, the cursor as reverse video."""
     monkeypatch.setenv("NO_COLOR", "1")
-    cockpit = await Cockpit.open(Config(store=stats_store))
+    cockpit = await Cockpit.open(Config(store=oncall_store))
     try:
         app = make_app(cockpit, theme="cockpit-mono")
         async with app.run_test(size=(80, 24)) as pilot:
