@@ -140,8 +140,10 @@ def oncall_store(store_path: Path, oncall_template: Path) -> Path:
 
 @pytest.fixture
 def oncall_clock(monkeypatch: pytest.MonkeyPatch) -> float:
-    """The on-call status is evaluated at statskit's moment (its problems stay the same)."""
+    """The on-call status and the statistics screens read statskit's moment as now (the
+    problems and the charts of its series stay the same)."""
     monkeypatch.setattr("cockpit.screens.overview.now", lambda: STATS_NOW)
+    monkeypatch.setattr("cockpit.screens.stats.now", lambda: STATS_NOW)
     return STATS_NOW
 
 

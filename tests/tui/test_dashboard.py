@@ -5,9 +5,8 @@ real collectors run on this machine."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,29 +36,6 @@ SnapCompare = Callable[..., bool]
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cockpit.screens.stats.now", lambda: NOW)
-
-
-@pytest.fixture
-async def stats_cockpit(oncall_store: Path, pinned_clock: None) -> AsyncIterator[Cockpit]:
-    cockpit = await Cockpit.open(Config(store=oncall_store))
-    try:
-        yield cockpit
-    finally:
-        await cockpit.close()
-
-
-@pytest.fixture
-def stats_cockpit_sync(oncall_store: Path, pinned_clock: None) -> Iterator[Cockpit]:
-    cockpit = asyncio.run(Cockpit.open(Config(store=oncall_store)))
-    try:
-        yield cockpit
-    finally:
-        asyncio.run(cockpit.close())
 
 
 @pytest.fixture
@@ -121,11 +97,11 @@ async def type_command(pilot: Pilot[Any], line: str) -> None:
 # -- the dashboard --------------------------------------------------------------------------
 
 
-async def test_tiles_count_each_thing_by_state(stats_cockpit: Cockpit) -> None:
+async def test_tiles_count_each_thing_by_state(oncall_cockpit: Cockpit) -> None:
     """Each server counts itself and its sites, each client and platform its sites: the
     states statskit built (web1's disk, web2's reboot, db1 unreachable, localhost never
     collected, sites 1 and 4 down, certificates of 5, 2 and 7 expiring)."""
-    app = make_app(stats_cockpit)
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(pilot)
         assert tile_counts(screen) == {
@@ -148,8 +124,8 @@ async def test_tiles_count_each_thing_by_state(stats_cockpit: Cockpit) -> None:
         assert "window 1h" in status and "every 10 s" in status and "at 12:00:30" in status
 
 
-async def test_sparklines_show_the_fleet(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_sparklines_show_the_fleet(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(pilot)
         requests = screen.query_one("#spark-requests", Sparkline)
@@ -164,8 +140,8 @@ async def test_sparklines_show_the_fleet(stats_cockpit: Cockpit) -> None:
         assert "fleet · last 1h · per min" in screen_text(app)
 
 
-async def test_top_tables_rank_the_sites(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_top_tables_rank_the_sites(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await dashboard(pilot)
         assert top_keys(screen, "requests") == [f"site:{site_domain(n)}" for n in (3, 6, 1, 9, 2)]
@@ -187,8 +163,8 @@ async def test_top_tables_rank_the_sites(stats_cockpit: Cockpit) -> None:
         assert "busiest sites (1h)" in text and "disks filling" in text
 
 
-async def test_enter_drills_down_to_charts(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_enter_drills_down_to_charts(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(pilot)
         grid = screen.query_one("#tiles", TileGrid)
@@ -228,8 +204,8 @@ async def test_enter_drills_down_to_charts(stats_cockpit: Cockpit) -> None:
         assert requests.values[-1] == 40 + 5  # globex's sites with traffic: 1 and 10
 
 
-async def test_window_switches_between_hour_day_and_week(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_window_switches_between_hour_day_and_week(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_command(pilot, "stats web1")
@@ -257,8 +233,8 @@ async def test_window_switches_between_hour_day_and_week(stats_cockpit: Cockpit)
         assert stats.window == "24h"
 
 
-async def test_dashboard_window_changes_the_tables(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_dashboard_window_changes_the_tables(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await dashboard(pilot)
         await pilot.press("w")
@@ -270,8 +246,8 @@ async def test_dashboard_window_changes_the_tables(stats_cockpit: Cockpit) -> No
         assert top_cells(screen, "requests")[0][:2] == (site_domain(3), f"{(23 * 60 + 1) * 120:,}")
 
 
-async def test_refresh_interval_pause_and_ctrl_r(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_refresh_interval_pause_and_ctrl_r(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await dashboard(pilot)
         await pilot.press("minus", "minus", "minus")  # 10 → 5 → 2 → 1 s
@@ -281,7 +257,7 @@ async def test_refresh_interval_pause_and_ctrl_r(stats_cockpit: Cockpit) -> None
 
         async def traffic(n: int, requests: int) -> None:
             sample = metrics.TrafficSample(site_domain(n), minute, requests, requests * 1000)
-            async with stats_cockpit.db.write() as conn:
+            async with oncall_cockpit.db.write() as conn:
                 assert await metrics.record_traffic(conn, [sample]) == 1
 
         await traffic(9, 10_000)
@@ -315,8 +291,8 @@ async def test_refresh_interval_pause_and_ctrl_r(stats_cockpit: Cockpit) -> None
         assert "every 5 s" in screen_text(app).splitlines()[1]
 
 
-async def test_commands_open_the_dashboard_and_charts(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_commands_open_the_dashboard_and_charts(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_command(pilot, "dash")
@@ -340,8 +316,8 @@ async def test_commands_open_the_dashboard_and_charts(stats_cockpit: Cockpit) ->
         assert isinstance(app.screen, StatsScreen) and app.screen.key == "static"
 
 
-async def test_site_detail_and_servers_list_open_charts(stats_cockpit: Cockpit) -> None:
-    app = make_app(stats_cockpit)
+async def test_site_detail_and_servers_list_open_charts(oncall_cockpit: Cockpit) -> None:
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1")  # the servers list: the cursor is on db1
         await settle(pilot)
@@ -366,10 +342,10 @@ async def test_site_detail_and_servers_list_open_charts(stats_cockpit: Cockpit) 
         await until(pilot, lambda: isinstance(app.screen, SiteScreen))
 
 
-async def test_remote_text_is_sanitised(stats_cockpit: Cockpit) -> None:
+async def test_remote_text_is_sanitised(oncall_cockpit: Cockpit) -> None:
     """db1's error came from the network with escape sequences: they never reach the screen."""
     assert "\x1b" in DB1_ERROR
-    app = make_app(stats_cockpit)
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_command(pilot, "stats db1")
@@ -382,7 +358,7 @@ async def test_remote_text_is_sanitised(stats_cockpit: Cockpit) -> None:
 
 
 async def test_no_color_and_mono_keep_meaning(
-    oncall_store: Path, pinned_clock: None, monkeypatch: pytest.MonkeyPatch
+    oncall_store: Path, oncall_clock: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without colour the states read as words and glyphs, the cursor as reverse video."""
     monkeypatch.setenv("NO_COLOR", "1")
@@ -402,9 +378,9 @@ async def test_no_color_and_mono_keep_meaning(
         await cockpit.close()
 
 
-async def test_works_at_80x24(stats_cockpit: Cockpit) -> None:
+async def test_works_at_80x24(oncall_cockpit: Cockpit) -> None:
     """At 80x24 three tiles fit a row and the board scrolls to the tables."""
-    app = make_app(stats_cockpit)
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await dashboard(pilot)
         grid = screen.query_one("#tiles", TileGrid)
@@ -418,10 +394,10 @@ async def test_works_at_80x24(stats_cockpit: Cockpit) -> None:
         assert "web1:/var" in screen_text(app)
 
 
-async def test_ctrl_d_and_ctrl_u_move_the_tiles_by_half_a_page(stats_cockpit: Cockpit) -> None:
+async def test_ctrl_d_and_ctrl_u_move_the_tiles_by_half_a_page(oncall_cockpit: Cockpit) -> None:
     """ctrl+d and ctrl+u move the cursor by half the rows of tiles on screen (at least one),
     in the same column, stopping on the last tile and the first."""
-    app = make_app(stats_cockpit)
+    app = make_app(oncall_cockpit)
     async with app.run_test(size=(60, 40)) as pilot:
         screen = await dashboard(pilot)
         grid = screen.query_one("#tiles", TileGrid)
@@ -474,14 +450,14 @@ async def test_dashboard_of_this_machine_collected_for_real(
 
 @pytest.mark.parametrize("window", ["1h", "24h", "7d"])
 async def test_board_agrees_with_the_per_server_and_top_queries(
-    stats_cockpit: Cockpit, window: str
+    oncall_cockpit: Cockpit, window: str
 ) -> None:
     """The board reads the fleet in one pass per table; the store's older queries (one
     per metric, by server) must give the same numbers."""
     from cockpit.status.dashboard import series, top
 
-    db, config = stats_cockpit.db, stats_cockpit.config
-    board = await stats_cockpit.stats_board(window, now=NOW)
+    db, config = oncall_cockpit.db, oncall_cockpit.config
+    board = await oncall_cockpit.stats_board(window, now=NOW)
     hourly = window != "1h"
     for what in ("requests", "bytes", "s5xx"):
         expected = await top(
@@ -551,29 +527,29 @@ def keys(*pressed: str, reads: int = 1) -> Callable[[Pilot[Any]], Any]:
 @pytest.mark.parametrize("size", SIZES)
 def test_dashboard_snapshot(
     snap_compare: SnapCompare,
-    stats_cockpit_sync: Cockpit,
+    oncall_cockpit_sync: Cockpit,
     size: tuple[int, int],
     fixed_version: None,
 ) -> None:
-    app = make_app(stats_cockpit_sync)
+    app = make_app(oncall_cockpit_sync)
     assert snap_compare(app, terminal_size=size, run_before=keys("8"))
 
 
 def test_dashboard_mono_snapshot(
-    snap_compare: SnapCompare, stats_cockpit_sync: Cockpit, fixed_version: None
+    snap_compare: SnapCompare, oncall_cockpit_sync: Cockpit, fixed_version: None
 ) -> None:
-    app = make_app(stats_cockpit_sync, theme="cockpit-mono")
+    app = make_app(oncall_cockpit_sync, theme="cockpit-mono")
     assert snap_compare(app, terminal_size=(80, 24), run_before=keys("8", "p"))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_server_charts_snapshot(
     snap_compare: SnapCompare,
-    stats_cockpit_sync: Cockpit,
+    oncall_cockpit_sync: Cockpit,
     size: tuple[int, int],
     fixed_version: None,
 ) -> None:
-    app = make_app(stats_cockpit_sync)
+    app = make_app(oncall_cockpit_sync)
     pressed = ("8", "l", "l", "enter", "w")
     assert snap_compare(app, terminal_size=size, run_before=keys(*pressed, reads=2))
 
@@ -581,10 +557,10 @@ def test_server_charts_snapshot(
 @pytest.mark.parametrize("size", SIZES)
 def test_site_charts_snapshot(
     snap_compare: SnapCompare,
-    stats_cockpit_sync: Cockpit,
+    oncall_cockpit_sync: Cockpit,
     size: tuple[int, int],
     fixed_version: None,
 ) -> None:
-    app = make_app(stats_cockpit_sync)
+    app = make_app(oncall_cockpit_sync)
     pressed = ("colon", *f"stats {site_domain(1)}", "enter")
     assert snap_compare(app, terminal_size=size, run_before=keys(*pressed))
